@@ -1,0 +1,13 @@
+"""WSGI entry point (``gunicorn demo.wsgi``, run from examples/demo/)."""
+
+import os
+
+from demo import ensure_djtop_importable
+
+# Make the djtop shim importable from a source checkout (examples/demo/../../python).
+ensure_djtop_importable()
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()

@@ -1,0 +1,21 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the djtop demo project."""
+
+import os
+import sys
+
+
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+    # Make the djtop shim importable from a source checkout (examples/demo/../../python).
+    from demo import ensure_djtop_importable
+
+    ensure_djtop_importable()
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

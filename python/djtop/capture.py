@@ -1,0 +1,224 @@
+"""Recording every SQL statement: one permanent execute wrapper per database connection.
+
+The wrapper is added to each connection object's ``execute_wrappers`` when the connection is
+established (``connection_created``, which fires again on reconnect and before the first
+query of every new connection object, in every thread or async context), and to the
+connections that already exist when the app is ready.
+"""
+
+import atexit
+import datetime
+import decimal
+import math
+import platform
+import sys
+import threading
+import time
+import uuid
+from time import perf_counter
+
+from . import conf, context, stacks, transport
+
+_installed = False
+_install_lock = threading.Lock()
+_local = threading.local()  # .busy: we are converting params (repr() may query)
+_stacks_on = True
+
+
+class DjtopWrapper:
+    """The execute wrapper (see Django's "Database instrumentation")."""
+
+    def __call__(self, execute, sql, params, many, context):
+        if getattr(_local, "busy", False):
+            return execute(sql, params, many, context)
+        ts = time.time()
+        t0 = perf_counter()
+        error = None
+        try:
+            return execute(sql, params, many, context)
+        except Exception as exc:
+            error = exc
+            raise  # the app's own exception, unchanged
+        finally:
+            ms = (perf_counter() - t0) * 1000.0
+            try:
+                _record(sql, params, many, context, ts, ms, error)
+            except Exception:
+                pass
+
+
+_WRAPPER = DjtopWrapper()
+
+
+def _record(sql, params, many, ctx, ts, ms, error):
+    sink = transport.get()
+    if sink is None:
+        return
+    state = context.current.get()
+    if state is not None:
+        rid = state.rid
+        task = state.task
+    else:
+        rid = context.scope_rid(sink, ts)
+        task = None
+    connection = ctx["connection"]
+    rows = None
+    if error is None:
+        try:
+            rowcount = ctx["cursor"].rowcount
+            if isinstance(rowcount, int) and rowcount >= 0:
+                rows = rowcount
+        except Exception:
+            pass
+    if many:
+        safe_params = None  # may be a one-shot generator: never iterate it
+    else:
+        _local.busy = True
+        try:
+            safe_params = json_safe_params(params)
+        finally:
+            _local.busy = False
+    stack = stacks.capture(sys._getframe(2), task) if _stacks_on else []
+    sink.emit(
+        {
+            "type": "query",
+            "sid": sink.sid,
+            "rid": rid,
+            "qid": sink.next_qid(),
+            "alias": connection.alias,
+            "vendor": connection.vendor,
+            "sql": sql if isinstance(sql, str) else _text(sql),
+            "params": safe_params,
+            "many": bool(many),
+            "ts": round(ts, 6),
+            "ms": round(ms, 4),
+            "rows": rows,
+            "stack": stack,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+        }
+    )
+
+
+# -- params ----------------------------------------------------------------------------------
+
+_REPR_LIMIT = 1000
+
+
+def json_safe_params(params):
+    """Params as JSON-safe values (see docs/protocol.md); a mapping stays a mapping."""
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        return {str(k): json_safe(v) for k, v in params.items()}
+    if isinstance(params, (list, tuple)):
+        return [json_safe(v) for v in params]
+    return _repr(params)
+
+
+def json_safe(value):
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else repr(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": value.nbytes if isinstance(value, memoryview) else len(value)}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime.timedelta):
+        return str(value)
+    return _repr(value)
+
+
+def _repr(value):
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= _REPR_LIMIT else text[:_REPR_LIMIT] + "..."
+
+
+def _text(sql):
+    if isinstance(sql, bytes):
+        return sql.decode("utf-8", "replace")
+    try:
+        return str(sql)
+    except Exception:
+        return _repr(sql)
+
+
+# -- installing ------------------------------------------------------------------------------
+
+
+def add_wrapper(connection):
+    """Give one connection object our wrapper, once."""
+    wrappers = connection.execute_wrappers
+    for wrapper in wrappers:
+        if isinstance(wrapper, DjtopWrapper):
+            return
+    # First (outermost), so that `with connection.execute_wrapper(...)` blocks, which pop()
+    # the last wrapper on exit, never remove ours.
+    wrappers.insert(0, _WRAPPER)
+
+
+def _on_connection_created(sender, connection, **kwargs):
+    try:
+        add_wrapper(connection)
+    except Exception:
+        pass
+
+
+def install():
+    """Start capturing, once per process; False when djtop is disabled."""
+    global _installed, _stacks_on
+    cfg = conf.get()
+    if not cfg.enabled:
+        return False
+    with _install_lock:
+        if _installed:
+            return True
+        from django.db import connections
+        from django.db.backends.signals import connection_created
+
+        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules)
+        _stacks_on = cfg.stacks and cfg.stack_depth > 0
+        transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))
+        connection_created.connect(_on_connection_created, dispatch_uid="djtop.capture")
+        try:
+            existing = connections.all(initialized_only=True)
+        except TypeError:  # Django < 4.1
+            existing = connections.all()
+        for connection in existing:
+            add_wrapper(connection)
+        atexit.register(transport.flush, 0.5)
+        _installed = True
+        return True
+
+
+def hello_fields(cfg):
+    """The process-wide part of the `hello` event."""
+    import django
+    from django.conf import settings
+    from django.db import connections
+
+    databases = []
+    for alias in getattr(settings, "DATABASES", {}) or {}:
+        try:
+            vendor = connections[alias].vendor  # does not connect
+        except Exception:
+            vendor = "unknown"
+        databases.append({"alias": alias, "vendor": vendor})
+    return {
+        "argv": [str(a) for a in sys.argv],
+        "django": django.get_version(),
+        "python": platform.python_version(),
+        "databases": databases,
+        "root": cfg.root,
+    }

@@ -1,0 +1,135 @@
+"""The shim's settings: one ``DJTOP`` dict in settings.py, read once.
+
+Every key is optional::
+
+    DJTOP = {
+        "enabled": None,        # None: on when settings.DEBUG is true
+        "address": "127.0.0.1:7878",  # collector address, "host:port" or "unix:/path"
+        "queue_size": 10000,    # events held while the collector is slow or down
+        "stacks": True,         # capture application stack frames per query
+        "stack_depth": 20,      # application frames kept per query
+        "hide_modules": [],     # extra module prefixes left out of stacks
+        "root": None,           # project root; None: settings.BASE_DIR, else the cwd
+    }
+
+Environment variables override the settings: ``DJTOP_ENABLED=0/1`` forces the shim off or
+on, ``DJTOP_ADDRESS`` replaces the address, ``DJTOP_RECORD=path`` appends events to that
+file instead of sending them to a collector.
+"""
+
+import os
+import warnings
+
+DEFAULTS = {
+    "enabled": None,
+    "address": "127.0.0.1:7878",
+    "queue_size": 10000,
+    "stacks": True,
+    "stack_depth": 20,
+    "hide_modules": (),
+    "root": None,
+}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class Config:
+    """The resolved settings (see the module docstring for each key)."""
+
+    def __init__(self, enabled, address, record, queue_size, stacks, stack_depth, hide, root):
+        self.enabled = enabled
+        self.address = address
+        self.record = record
+        self.queue_size = queue_size
+        self.stacks = stacks
+        self.stack_depth = stack_depth
+        self.hide_modules = hide
+        self.root = root
+
+    def __repr__(self):
+        return f"Config({self.__dict__!r})"
+
+
+_config = None
+
+
+def get():
+    """The settings, read from django.conf.settings and the environment on first use."""
+    global _config
+    if _config is None:
+        _config = load()
+    return _config
+
+
+def load(environ=None):
+    from django.conf import settings
+
+    env = os.environ if environ is None else environ
+    user = getattr(settings, "DJTOP", None)
+    if not isinstance(user, dict):
+        user = {}
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        warnings.warn(f"DJTOP: unknown setting(s) ignored: {names}", stacklevel=3)
+
+    def opt(key):
+        return user.get(key, DEFAULTS[key])
+
+    enabled = _env_flag(env.get("DJTOP_ENABLED"))
+    if enabled is None and opt("enabled") is not None:
+        enabled = bool(opt("enabled"))
+    if enabled is None:
+        enabled = bool(getattr(settings, "DEBUG", False))
+
+    address = env.get("DJTOP_ADDRESS") or opt("address") or DEFAULTS["address"]
+    record = env.get("DJTOP_RECORD") or None
+    if record:
+        record = os.path.abspath(os.path.expanduser(record))
+
+    root = opt("root") or getattr(settings, "BASE_DIR", None) or os.getcwd()
+
+    return Config(
+        enabled=enabled,
+        address=str(address),
+        record=record,
+        queue_size=_int(opt("queue_size"), "queue_size", minimum=1),
+        stacks=bool(opt("stacks")),
+        stack_depth=_int(opt("stack_depth"), "stack_depth", minimum=0),
+        hide=_modules(opt("hide_modules")),
+        root=os.path.abspath(str(root)),
+    )
+
+
+def _env_flag(value):
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
+
+
+def _int(value, key, minimum):
+    try:
+        value = int(value)
+        if value >= minimum:
+            return value
+    except (TypeError, ValueError):
+        pass
+    default = DEFAULTS[key]
+    warnings.warn(f"DJTOP[{key!r}] must be an integer >= {minimum}; using {default}", stacklevel=3)
+    return DEFAULTS[key]
+
+
+def _modules(value):
+    if isinstance(value, str):
+        value = [value]
+    try:
+        return tuple(str(m).strip(".") for m in value if m)
+    except TypeError:
+        warnings.warn("DJTOP['hide_modules'] must be a list of module names", stacklevel=3)
+        return ()

@@ -1,0 +1,89 @@
+"""Which unit of work a query belongs to.
+
+The middleware puts a RequestState in a ContextVar for the duration of a request (asgiref
+copies it into sync_to_async threads). Queries seen without one belong to a scope named
+after the work: ``command:<name>`` for a management command's main thread,
+``thread:<name>`` for other threads, ``startup`` for anything else.
+"""
+
+import os
+import sys
+import threading
+from contextvars import ContextVar
+
+
+class RequestState:
+    """One HTTP request in flight."""
+
+    __slots__ = ("rid", "t0", "request", "task", "is_async", "raised", "ended")
+
+    def __init__(self, rid, t0, request, task=None, is_async=False):
+        self.rid = rid
+        self.t0 = t0
+        self.request = request
+        self.task = task  # the asyncio task running the request (async path only)
+        self.is_async = is_async
+        self.raised = False  # the view raised (got_request_exception)
+        self.ended = False  # the `end` event was sent
+
+
+current = ContextVar("djtop_request", default=None)
+
+
+def command_name(argv=None):
+    """The management command this process runs (from sys.argv), or None."""
+    argv = sys.argv if argv is None else argv
+    if not argv or not isinstance(argv[0], str):
+        return None
+    prog = argv[0]
+    base = os.path.basename(prog)
+    is_django_main = base == "__main__.py" and os.path.basename(os.path.dirname(prog)) == "django"
+    if not (base.endswith("manage.py") or base.startswith("django-admin") or is_django_main):
+        return None
+    for arg in argv[1:]:
+        if isinstance(arg, str) and arg and not arg.startswith("-"):
+            return arg
+    return "help"
+
+
+_COMMAND = command_name()
+_scopes = {}  # (sid, scope name) -> rid
+_scopes_lock = threading.Lock()
+
+
+def scope():
+    """(kind, name) of the work running outside any request in this thread."""
+    thread = threading.current_thread()
+    if thread is not threading.main_thread():
+        return "thread", "thread:" + thread.name
+    if _COMMAND:
+        return "command", "command:" + _COMMAND
+    return "startup", "startup"
+
+
+def scope_rid(transport, ts):
+    """The rid of the current non-HTTP scope; its `request` event (at ``ts``) is sent on
+    first use."""
+    kind, name = scope()
+    key = (transport.sid, name)
+    rid = _scopes.get(key)
+    if rid is not None:
+        return rid
+    with _scopes_lock:
+        rid = _scopes.get(key)
+        if rid is None:
+            rid = transport.next_rid()
+            sent = transport.emit(
+                {
+                    "type": "request",
+                    "sid": transport.sid,
+                    "rid": rid,
+                    "kind": kind,
+                    "method": None,
+                    "path": name,
+                    "ts": round(ts, 6),
+                }
+            )
+            if sent:  # if the queue dropped it, the next query opens the scope again
+                _scopes[key] = rid
+    return rid

@@ -1,0 +1,172 @@
+"""Cheap capture of the application frames that led to a query.
+
+Frames are walked with ``f_back`` from sys._getframe(); each code file is classified once
+(kept or hidden, and its display path) and remembered, so a query costs one dict lookup per
+frame plus ``f_lineno`` for the frames kept. No traceback or inspect calls.
+
+In an async view the ORM runs in a sync_to_async worker thread whose stack holds no view
+frames; the view is found by walking the request's asyncio task down its await chain.
+"""
+
+import gc
+import os
+import site
+import sysconfig
+
+_HIDDEN_MODULES = ("django", "asgiref", "djtop")
+
+_cache = {}  # co_filename -> display path, or None when hidden
+_root = os.getcwd()
+_depth = 20
+_hidden_modules = _HIDDEN_MODULES
+_hidden_dirs = ()
+
+
+def configure(root, depth=20, hide_modules=()):
+    global _root, _depth, _hidden_modules, _hidden_dirs
+    _root = os.path.abspath(root)
+    _depth = depth
+    _hidden_modules = _HIDDEN_MODULES + tuple(hide_modules)
+    _hidden_dirs = _library_dirs()
+    _cache.clear()
+
+
+def _library_dirs():
+    dirs = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            dirs.add(paths[key])
+    try:
+        dirs.update(site.getsitepackages())
+    except Exception:  # some embedded/virtualenv builds lack it
+        pass
+    try:
+        dirs.add(site.getusersitepackages())
+    except Exception:
+        pass
+    dirs.add(os.path.dirname(os.__file__))
+    out = []
+    for d in dirs:
+        if d:
+            d = os.path.abspath(d)
+            if not _under(_root, d):  # never hide the project itself
+                out.append(d.rstrip(os.sep) + os.sep)
+    return tuple(out)
+
+
+def _under(path, directory):
+    directory = directory.rstrip(os.sep) + os.sep
+    return path.startswith(directory)
+
+
+def _classify(filename, frame):
+    """The display path for frames of this file, or None when they are hidden."""
+    if not filename or filename.startswith("<"):
+        return None
+    module = frame.f_globals.get("__name__") or ""
+    for prefix in _hidden_modules:
+        if module == prefix or module.startswith(prefix + "."):
+            return None
+    path = os.path.abspath(filename)
+    sep = os.sep
+    if sep + "site-packages" + sep in path or sep + "dist-packages" + sep in path:
+        return None
+    if path.startswith(_hidden_dirs):
+        return None
+    if _under(path, _root):
+        return os.path.relpath(path, _root).replace(os.sep, "/")
+    return path
+
+
+def _thread_handler_code():
+    try:
+        from asgiref.sync import SyncToAsync
+
+        return SyncToAsync.thread_handler.__code__
+    except Exception:
+        return None
+
+
+_THREAD_HANDLER = _thread_handler_code()
+
+
+def capture(frame, task=None):
+    """Application frames from ``frame`` outwards, innermost first, as [file, line, func].
+
+    With ``task`` (the request's asyncio task), the walk stops where asgiref's worker thread
+    began running the sync code, and continues in the task's coroutines instead.
+    """
+    out = []
+    cache = _cache
+    depth = _depth
+    crossed = False
+    while frame is not None and len(out) < depth:
+        code = frame.f_code
+        if task is not None and code is _THREAD_HANDLER:
+            crossed = True
+            break
+        filename = code.co_filename
+        try:
+            shown = cache[filename]
+        except KeyError:
+            shown = cache[filename] = _classify(filename, frame)
+        if shown is not None:
+            out.append((shown, frame.f_lineno or 0, code.co_name))
+        frame = frame.f_back
+    if task is not None and (crossed or not out) and len(out) < depth:
+        for frame in task_frames(task):
+            code = frame.f_code
+            filename = code.co_filename
+            try:
+                shown = cache[filename]
+            except KeyError:
+                shown = cache[filename] = _classify(filename, frame)
+            if shown is not None:
+                out.append((shown, frame.f_lineno or 0, code.co_name))
+                if len(out) >= depth:
+                    break
+    return out
+
+
+def task_frames(task, limit=256):
+    """The frames of a suspended task's await chain, innermost first."""
+    try:
+        obj = task.get_coro()
+    except Exception:
+        return []
+    frames = []
+    while obj is not None and len(frames) < limit:
+        frame = getattr(obj, "cr_frame", None)
+        if frame is not None:
+            nxt = obj.cr_await
+        elif hasattr(obj, "gi_frame"):
+            frame = obj.gi_frame
+            nxt = obj.gi_yieldfrom
+        elif hasattr(obj, "ag_frame"):
+            frame = obj.ag_frame
+            nxt = obj.ag_await
+        else:
+            nxt = _asend_generator(obj)
+        if frame is not None:
+            frames.append(frame)
+        obj = nxt
+    frames.reverse()
+    return frames
+
+
+_ASEND_TYPES = ("async_generator_asend", "async_generator_athrow")
+
+
+def _asend_generator(obj):
+    """The async generator behind ``async for``'s pending ``__anext__()`` awaitable.
+
+    CPython exposes no attribute for it, but the awaitable references the generator, so
+    gc.get_referents (one C call on one small object) finds it.
+    """
+    if type(obj).__name__ not in _ASEND_TYPES:
+        return None
+    for ref in gc.get_referents(obj):
+        if hasattr(ref, "ag_frame"):
+            return ref
+    return None

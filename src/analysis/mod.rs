@@ -1,0 +1,146 @@
+//! Pure analysis over the store: groups of duplicate and similar queries and per-request
+//! summaries. Nothing here knows about terminals or sockets; the UI and the report only show
+//! what these functions return.
+
+mod fingerprint;
+
+use std::collections::HashMap;
+
+pub use fingerprint::fingerprint;
+
+use crate::store::{QueryId, RequestId, Store};
+
+/// Queries of one request that share a key (same SQL+params, or same fingerprint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Members in execution order.
+    pub queries: Vec<QueryId>,
+    /// Total SQL time of the members.
+    pub ms: f64,
+}
+
+impl Group {
+    pub fn count(&self) -> usize {
+        self.queries.len()
+    }
+}
+
+/// Groups of identical statements (same SQL, same params) with more than one member.
+pub fn duplicate_groups(store: &Store, request: RequestId) -> Vec<Group> {
+    let mut by_key: HashMap<(u32, &str), usize> = HashMap::new();
+    groups_by(store, request, |store, q| {
+        let query = &store.queries[q];
+        let next = by_key.len();
+        *by_key.entry((query.sql, &query.params)).or_insert(next)
+    })
+}
+
+/// Groups of statements with the same fingerprint and more than one member.
+pub fn similar_groups(store: &Store, request: RequestId) -> Vec<Group> {
+    let mut by_key: HashMap<u32, usize> = HashMap::new();
+    groups_by(store, request, |store, q| {
+        let next = by_key.len();
+        *by_key
+            .entry(store.fingerprint_id(&store.queries[q]))
+            .or_insert(next)
+    })
+}
+
+fn groups_by<'s>(
+    store: &'s Store,
+    request: RequestId,
+    mut key: impl FnMut(&'s Store, QueryId) -> usize,
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for &q in &store.requests[request].queries {
+        let k = key(store, q);
+        if k == groups.len() {
+            groups.push(Group {
+                queries: Vec::new(),
+                ms: 0.0,
+            });
+        }
+        groups[k].queries.push(q);
+        groups[k].ms += store.queries[q].ms;
+    }
+    groups.retain(|g| g.count() > 1);
+    // Most members first; ties by time.
+    groups.sort_by(|a, b| b.count().cmp(&a.count()).then(b.ms.total_cmp(&a.ms)));
+    groups
+}
+
+/// The numbers the request list and the report show for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub query_count: usize,
+    pub sql_ms: f64,
+    /// Queries that belong to a group of identical statements.
+    pub duplicate_queries: usize,
+    /// Queries that belong to a group of similar statements.
+    pub similar_queries: usize,
+}
+
+pub fn summarize(store: &Store, request: RequestId) -> Summary {
+    let req = &store.requests[request];
+    Summary {
+        query_count: req.queries.len(),
+        sql_ms: req.sql_ms,
+        duplicate_queries: duplicate_groups(store, request)
+            .iter()
+            .map(Group::count)
+            .sum(),
+        similar_queries: similar_groups(store, request)
+            .iter()
+            .map(Group::count)
+            .sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::parse_line;
+
+    fn query(rid: &str, qid: u64, sql: &str, params: &str, ms: f64) -> String {
+        format!(
+            r#"{{"type":"query","sid":"s","rid":"{rid}","qid":{qid},"alias":"default","vendor":"sqlite","sql":{},"params":{params},"ts":1.0,"ms":{ms}}}"#,
+            serde_json::to_string(sql).unwrap()
+        )
+    }
+
+    #[test]
+    fn duplicates_need_same_params_similar_need_same_shape() {
+        let mut store = Store::new();
+        let lines = [
+            query("r", 1, "SELECT * FROM a", "[]", 1.0),
+            query("r", 2, "SELECT * FROM b WHERE id = %s", "[1]", 0.5),
+            query("r", 3, "SELECT * FROM b WHERE id = %s", "[2]", 0.5),
+            query("r", 4, "SELECT * FROM b WHERE id = %s", "[1]", 0.5),
+            query(
+                "r",
+                5,
+                "SELECT * FROM c WHERE id IN (%s, %s)",
+                "[1,2]",
+                0.25,
+            ),
+            query("r", 6, "SELECT * FROM c WHERE id IN (%s)", "[3]", 0.25),
+        ];
+        for l in &lines {
+            store.apply(parse_line(l.as_bytes()).unwrap());
+        }
+        let dups = duplicate_groups(&store, 0);
+        assert_eq!(dups.len(), 1);
+        assert_eq!(dups[0].queries, vec![1, 3]);
+
+        let similar = similar_groups(&store, 0);
+        assert_eq!(similar.len(), 2);
+        assert_eq!(similar[0].queries, vec![1, 2, 3]);
+        assert!((similar[0].ms - 1.5).abs() < 1e-9);
+        assert_eq!(similar[1].queries, vec![4, 5]);
+
+        let s = summarize(&store, 0);
+        assert_eq!(s.query_count, 6);
+        assert_eq!(s.duplicate_queries, 2);
+        assert_eq!(s.similar_queries, 5);
+    }
+}

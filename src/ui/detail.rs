@@ -1,0 +1,83 @@
+//! One query: formatted and highlighted SQL, params, where it ran, and the application frames
+//! that fired it.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::style::Styles;
+use super::App;
+use crate::highlight::{format_sql, highlight};
+use crate::store::{QueryId, RequestId};
+
+pub fn lines(app: &App, _request: RequestId, query: QueryId) -> Vec<Line<'static>> {
+    let st = Styles::new(app.color);
+    let store = &app.store;
+    let q = &store.queries[query];
+    let mut out = Vec::new();
+    let mut meta = vec![
+        Span::styled(format!("{:.3} ms", q.ms), st.title),
+        Span::styled(
+            format!(" · {} ({})", store.alias(q), store.vendor(q)),
+            st.dim,
+        ),
+    ];
+    if let Some(rows) = q.rows {
+        meta.push(Span::styled(
+            format!(" · {rows} row{}", if rows == 1 { "" } else { "s" }),
+            st.dim,
+        ));
+    }
+    if q.many {
+        meta.push(Span::styled(" · executemany", st.warn));
+    }
+    out.push(Line::from(meta));
+    if let Some(err) = &q.error {
+        out.push(Line::from(Span::styled(format!("error: {err}"), st.bad)));
+    }
+    out.push(Line::raw(""));
+    out.push(Line::from(Span::styled("SQL", st.header)));
+    out.extend(highlight(&format_sql(store.sql(q)), "sql", app.color));
+    out.push(Line::raw(""));
+    out.push(Line::from(vec![
+        Span::styled("params ", st.header),
+        Span::raw(q.params.to_string()),
+    ]));
+    out.push(Line::raw(""));
+    let stack = store.stack(q);
+    out.push(Line::from(Span::styled(
+        format!(
+            "stack ({} application frames, innermost first)",
+            stack.len()
+        ),
+        st.header,
+    )));
+    if stack.is_empty() {
+        out.push(Line::from(Span::styled(
+            "  no application frames: the query came from Django or a library alone",
+            st.dim,
+        )));
+    }
+    for f in stack {
+        out.push(Line::from(vec![
+            Span::styled(format!("  {}:{}", f.file(), f.line()), st.accent),
+            Span::styled(format!("  in {}", f.function()), st.dim),
+        ]));
+    }
+    out
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, query: QueryId) {
+    let text = lines(app, request, query);
+    let max_scroll = text.len().saturating_sub(1) as u16;
+    if app.detail_scroll > max_scroll {
+        app.detail_scroll = max_scroll;
+    }
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll, 0)),
+        area,
+    );
+}

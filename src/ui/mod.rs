@@ -1,0 +1,300 @@
+//! The terminal UI. [`App`] is plain state: keys change it through [`App::handle_key`] (pure,
+//! testable without a terminal) and [`draw`] renders it. The live loop in [`run`] owns the
+//! store, feeds it collector batches and redraws at most every frame tick.
+
+mod detail;
+mod keys;
+mod queries;
+mod requests;
+mod style;
+mod terminal;
+mod welcome;
+
+use std::collections::HashMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::analysis::{self, Summary};
+use crate::store::{QueryId, RequestId, Store};
+
+pub use keys::{Action, KEYS};
+pub use terminal::run;
+
+/// Where the user is; the stack of these is the breadcrumb trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Requests,
+    Queries(RequestId),
+    Detail(RequestId, QueryId),
+}
+
+pub struct App {
+    pub store: Store,
+    pub views: Vec<View>,
+    /// Selected request; `None` follows the newest.
+    pub selected_request: Option<RequestId>,
+    /// Selected row in the query list (index into the request's queries).
+    pub selected_query: usize,
+    pub detail_scroll: u16,
+    /// What the status line says we listen on (or replay).
+    pub source: String,
+    pub color: bool,
+    pub quit: bool,
+    summaries: HashMap<RequestId, (usize, Summary)>,
+}
+
+impl App {
+    pub fn new(store: Store, source: String, color: bool) -> Self {
+        Self {
+            store,
+            views: vec![View::Requests],
+            selected_request: None,
+            selected_query: 0,
+            detail_scroll: 0,
+            source,
+            color,
+            quit: false,
+            summaries: HashMap::new(),
+        }
+    }
+
+    pub fn view(&self) -> View {
+        *self.views.last().expect("never empty")
+    }
+
+    /// Requests in display order: newest first.
+    pub fn request_order(&self) -> impl Iterator<Item = RequestId> + '_ {
+        (0..self.store.requests.len()).rev()
+    }
+
+    /// The selected request, following the newest when nothing was picked.
+    pub fn current_request(&self) -> Option<RequestId> {
+        self.selected_request
+            .or_else(|| self.store.requests.len().checked_sub(1))
+    }
+
+    /// Position of the selected request in display order.
+    pub fn request_position(&self) -> usize {
+        match self.current_request() {
+            Some(id) => self.store.requests.len() - 1 - id,
+            None => 0,
+        }
+    }
+
+    /// Summary of a request, recomputed only when its query count changed.
+    pub fn summary(&mut self, id: RequestId) -> Summary {
+        let n = self.store.requests[id].queries.len();
+        if let Some((count, s)) = self.summaries.get(&id) {
+            if *count == n {
+                return s.clone();
+            }
+        }
+        let s = analysis::summarize(&self.store, id);
+        self.summaries.insert(id, (n, s.clone()));
+        s
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent, page: usize) {
+        let Some(action) = keys::action_for(self.view(), key) else {
+            return;
+        };
+        self.apply(action, page.max(1));
+    }
+
+    pub fn apply(&mut self, action: Action, page: usize) {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Back => {
+                if self.views.len() > 1 {
+                    self.views.pop();
+                    self.detail_scroll = 0;
+                }
+            }
+            Action::Enter => self.enter(),
+            Action::Down(n) => self.move_by(distance(n, page)),
+            Action::Up(n) => self.move_by(-distance(n, page)),
+            Action::Top => self.move_to(0),
+            Action::Bottom => self.move_to(usize::MAX),
+        }
+    }
+
+    fn enter(&mut self) {
+        match self.view() {
+            View::Requests => {
+                if let Some(id) = self.current_request() {
+                    self.selected_request = Some(id);
+                    self.selected_query = 0;
+                    self.views.push(View::Queries(id));
+                }
+            }
+            View::Queries(req) => {
+                if let Some(&q) = self.store.requests[req].queries.get(self.selected_query) {
+                    self.detail_scroll = 0;
+                    self.views.push(View::Detail(req, q));
+                }
+            }
+            View::Detail(..) => {}
+        }
+    }
+
+    fn list_len(&self) -> usize {
+        match self.view() {
+            View::Requests => self.store.requests.len(),
+            View::Queries(req) => self.store.requests[req].queries.len(),
+            View::Detail(..) => usize::MAX,
+        }
+    }
+
+    fn position(&self) -> usize {
+        match self.view() {
+            View::Requests => self.request_position(),
+            View::Queries(_) => self.selected_query,
+            View::Detail(..) => self.detail_scroll as usize,
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let pos = self.position() as isize + delta;
+        self.move_to(pos.max(0) as usize);
+    }
+
+    fn move_to(&mut self, pos: usize) {
+        let len = self.list_len();
+        if len == 0 {
+            return;
+        }
+        let pos = pos.min(len - 1);
+        match self.view() {
+            View::Requests => {
+                // Back at the top means "follow the newest" again.
+                self.selected_request = if pos == 0 {
+                    None
+                } else {
+                    Some(self.store.requests.len() - 1 - pos)
+                };
+            }
+            View::Queries(_) => self.selected_query = pos,
+            View::Detail(..) => self.detail_scroll = pos.min(u16::MAX as usize) as u16,
+        }
+    }
+}
+
+/// Rows to move: `Down(0)`/`Up(0)` mean "a page".
+fn distance(n: usize, page: usize) -> isize {
+    if n == 0 {
+        page as isize
+    } else {
+        n as isize
+    }
+}
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame, app: &mut App) {
+    let [title, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(Paragraph::new(breadcrumbs(app)), title);
+    if app.store.processes.is_empty() && app.store.requests.is_empty() {
+        welcome::draw(frame, body, app);
+    } else {
+        match app.view() {
+            View::Requests => requests::draw(frame, body, app),
+            View::Queries(req) => queries::draw(frame, body, app, req),
+            View::Detail(req, q) => detail::draw(frame, body, app, req, q),
+        }
+    }
+    frame.render_widget(Paragraph::new(status_line(app)), status);
+    frame.render_widget(Paragraph::new(keys::footer(app.view(), app.color)), footer);
+}
+
+fn breadcrumbs(app: &App) -> Line<'static> {
+    let st = style::Styles::new(app.color);
+    let mut spans = vec![Span::styled(" djtop ", st.brand)];
+    for v in &app.views {
+        let label = match *v {
+            View::Requests => "requests".to_owned(),
+            View::Queries(r) => {
+                let req = &app.store.requests[r];
+                let what = match &req.method {
+                    Some(m) => format!("{m} {}", req.path),
+                    None => req.path.clone(),
+                };
+                truncate(&what, 60)
+            }
+            View::Detail(r, q) => {
+                let pos = app.store.requests[r].queries.iter().position(|&x| x == q);
+                format!("query #{}", pos.map_or(0, |p| p + 1))
+            }
+        };
+        spans.push(Span::styled(" › ", st.dim));
+        spans.push(Span::styled(label, st.title));
+    }
+    Line::from(spans)
+}
+
+fn status_line(app: &App) -> Line<'static> {
+    let st = style::Styles::new(app.color);
+    let s = &app.store;
+    let dropped = s.dropped();
+    let mut spans = vec![
+        Span::styled(format!(" {} ", app.source), st.status),
+        Span::raw(format!(
+            " {} connected · {} processes seen · {} requests · {} queries ",
+            s.connected(),
+            s.processes.len(),
+            s.requests.len(),
+            s.queries.len()
+        )),
+    ];
+    let drop_style = if dropped > 0 { st.bad } else { st.dim };
+    spans.push(Span::styled(format!("· {dropped} dropped "), drop_style));
+    if s.malformed > 0 {
+        spans.push(Span::styled(
+            format!("· {} malformed ", s.malformed),
+            st.bad,
+        ));
+    }
+    Line::from(spans)
+}
+
+pub(crate) fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Rows of `area` available to a list with a one-line header.
+pub(crate) fn list_rows(area: Rect) -> usize {
+    area.height.saturating_sub(1) as usize
+}
+
+/// First visible row so that `selected` stays on screen (lists are virtualised: only the rows
+/// in this window are built).
+pub(crate) fn window_start(selected: usize, rows: usize, len: usize) -> usize {
+    if rows == 0 || len <= rows {
+        return 0;
+    }
+    selected
+        .saturating_sub(rows - 1)
+        .min(len - rows)
+        .min(selected)
+}
+
+/// Key events from crossterm that the UI understands.
+pub fn is_ctrl_c(key: &KeyEvent) -> bool {
+    key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+#[cfg(test)]
+mod tests;

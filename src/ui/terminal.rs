@@ -1,0 +1,121 @@
+//! The live loop: terminal input, collector batches and a frame tick, selected over one task
+//! that owns the store (no locks). Events are applied as they come; the screen is redrawn at
+//! most once per tick, so a burst of thousands of queries costs one frame.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{draw, App};
+use crate::collector::{Address, Collector, Incoming};
+use crate::store::Store;
+
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Run the TUI: live on `address`, or over a loaded recording.
+pub async fn run(address: Option<Address>, replay: Option<(Store, String)>) -> Result<()> {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
+    let (app, server) = match replay {
+        Some((store, name)) => (App::new(store, format!("replay {name}"), color), None),
+        None => {
+            let address = address.expect("live mode has an address");
+            // Bind before touching the terminal so a busy port is a plain one-line error.
+            let collector = Collector::bind(&address).await?;
+            let source = collector.address().to_string();
+            let server = tokio::spawn(collector.serve(tx, false));
+            (App::new(Store::new(), source, color), Some(server))
+        }
+    };
+    crate::highlight::warm_up();
+
+    // ratatui::init enters the alternate screen and installs a panic hook that restores it.
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, app, &mut rx).await;
+    ratatui::restore();
+    if let Some(server) = server {
+        server.abort();
+    }
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    rx: &mut mpsc::Receiver<Incoming>,
+) -> Result<()> {
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut dirty = true;
+    let mut page = 10usize;
+    // What the screen shows: redraw on a tick only when the store moved on.
+    let mut drawn = (0u64, 0u64);
+    loop {
+        if dirty {
+            terminal.draw(|f| {
+                page = f.area().height.saturating_sub(6).max(1) as usize;
+                draw(f, &mut app);
+            })?;
+            dirty = false;
+        }
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    app.handle_key(key, page);
+                    if app.quit {
+                        return Ok(());
+                    }
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(msg) = rx.recv() => {
+                apply(&mut app.store, msg);
+                // Take everything already waiting before the next frame.
+                while let Ok(msg) = rx.try_recv() {
+                    apply(&mut app.store, msg);
+                }
+                // Redraw on the next tick, not per batch.
+            }
+            _ = tick.tick() => {
+                let now = (app.store.generation, app.store.malformed);
+                if now != drawn {
+                    dirty = true;
+                    drawn = now;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = sigterm.recv() => return Ok(()),
+        }
+    }
+}
+
+fn apply(store: &mut Store, msg: Incoming) {
+    match msg {
+        Incoming::Batch {
+            events, malformed, ..
+        } => {
+            store.malformed += malformed;
+            for ev in events {
+                store.apply(ev);
+            }
+        }
+        Incoming::Disconnected { sid: Some(sid), .. } => {
+            store.apply(crate::protocol::Event::Disconnect(
+                crate::protocol::Disconnect {
+                    sid,
+                    ts: crate::protocol::now_ts(),
+                },
+            ));
+        }
+        Incoming::Disconnected { sid: None, .. } | Incoming::Connected { .. } => {}
+    }
+}

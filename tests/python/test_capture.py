@@ -1,0 +1,171 @@
+"""The execute wrapper: every connection, executemany, params, errors, work outside requests."""
+
+import datetime
+import decimal
+import sqlite3
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+from django.db.utils import OperationalError, ProgrammingError
+from djtop.capture import DjtopWrapper, json_safe, json_safe_params
+from djtop_testutil import read_events
+from shimproj.models import Author, Tag
+
+
+def djtop_wrappers(conn):
+    return [w for w in conn.execute_wrappers if isinstance(w, DjtopWrapper)]
+
+
+def queries_with(events, text):
+    return [e for e in events if e["type"] == "query" and text in e["sql"]]
+
+
+def scope_of(events, query):
+    (request,) = [e for e in events if e["type"] == "request" and e["rid"] == query["rid"]]
+    return request
+
+
+def test_reconnect_keeps_exactly_one_wrapper():
+    Author.objects.exists()
+    assert len(djtop_wrappers(connection)) == 1
+    connection.close()
+    Author.objects.filter(name="reconnect-probe").exists()  # connection_created fires again
+    assert len(djtop_wrappers(connection)) == 1
+    assert djtop_wrappers(connection)[0] is connection.execute_wrappers[0]
+    events = read_events()
+    assert len([q for q in events if "reconnect-probe" in str(q.get("params"))]) == 1
+
+
+def test_users_own_execute_wrapper_blocks_do_not_remove_ours():
+    calls = []
+
+    def mine(execute, sql, params, many, context):
+        calls.append(sql)
+        return execute(sql, params, many, context)
+
+    connection.close()
+    with connection.execute_wrapper(mine):  # connects inside: ours is added meanwhile
+        Author.objects.filter(name="inside-user-wrapper").exists()
+    assert calls and djtop_wrappers(connection) and mine not in connection.execute_wrappers
+    Author.objects.filter(name="after-user-wrapper").exists()
+    assert len([e for e in read_events() if "after-user-wrapper" in str(e.get("params"))]) == 1
+
+
+def test_queries_outside_requests_are_labelled_by_thread_and_startup():
+    def work(name):
+        Author.objects.filter(name=name).count()
+        connections.close_all()
+
+    for label in ("first", "second"):
+        thread = threading.Thread(target=work, args=(f"thread-{label}",), name="djtop-worker")
+        thread.start()
+        thread.join()
+    Author.objects.filter(name="main-thread").count()
+
+    events = read_events()
+    first, second = (
+        [e for e in events if e["type"] == "query" and e["params"] == [f"thread-{label}"]][0]
+        for label in ("first", "second")
+    )
+    scope = scope_of(events, first)
+    assert scope["kind"] == "thread" and scope["path"] == "thread:djtop-worker"
+    assert scope["method"] is None
+    assert second["rid"] == first["rid"]  # one scope per name
+    assert first["stack"][0][0] == "test_capture.py"  # new connection object, wrapped too
+    (main,) = [e for e in events if e["type"] == "query" and e["params"] == ["main-thread"]]
+    scope = scope_of(events, main)
+    assert scope["kind"] == "startup" and scope["path"] == "startup"
+    assert scope_of(events, main)["ts"] <= main["ts"]
+    assert len([e for e in events if e["type"] == "request" and e["path"] == "startup"]) == 1
+
+
+def test_executemany_with_a_generator_is_never_iterated_by_us():
+    consumed = []
+
+    def rows():
+        for i in range(5):
+            consumed.append(i)
+            yield (f"gen-tag-{i}",)
+
+    sql = 'INSERT INTO "shimproj_tag" ("name") VALUES (%s)'
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows())
+    assert consumed == [0, 1, 2, 3, 4]
+    assert Tag.objects.filter(name__startswith="gen-tag-").count() == 5  # all reached the DB
+    (query,) = queries_with(read_events(), sql)
+    assert query["many"] is True
+    assert query["params"] is None
+    assert query["rows"] in (5, None)
+    assert query["error"] is None
+
+
+def test_params_are_json_safe():
+    when = datetime.datetime(2026, 11, 21, 10, 0, tzinfo=datetime.timezone.utc)
+    params = [when, decimal.Decimal("1.50"), b"abcd", True, None, 7, 2.5, "text"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s, %s, %s, %s, %s, %s, %s, %s -- json-safe", params)
+    (query,) = queries_with(read_events(), "-- json-safe")
+    assert query["params"] == [
+        "2026-11-21T10:00:00+00:00",
+        "1.50",
+        {"$bytes": 4},
+        True,
+        None,
+        7,
+        2.5,
+        "text",
+    ]
+    assert query["rows"] is None  # sqlite reports -1 for SELECT
+
+
+def test_json_safe_values():
+    value = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert json_safe(value) == "12345678-1234-5678-1234-567812345678"
+    assert json_safe(datetime.date(2026, 1, 2)) == "2026-01-02"
+    assert json_safe(datetime.time(10, 30)) == "10:30:00"
+    assert json_safe(memoryview(b"xyz")) == {"$bytes": 3}
+    assert json_safe(bytearray(b"ab")) == {"$bytes": 2}
+    assert json_safe(float("nan")) == "nan"
+    assert json_safe([1, (2, b"")]) == [1, [2, {"$bytes": 0}]]
+    assert json_safe(object()).startswith("<object object at")
+    assert json_safe_params({"a": 1}) == {"a": 1}
+    assert json_safe_params(None) is None
+
+
+def test_database_errors_are_recorded_and_reraised_unchanged():
+    with pytest.raises(OperationalError) as caught, connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM nope -- error-test")
+    assert str(caught.value) == "no such table: nope"
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    (query,) = queries_with(read_events(), "error-test")
+    assert query["error"] == "OperationalError: no such table: nope"
+    assert query["rows"] is None
+    assert query["stack"][0][0] == "test_capture.py"
+
+    value = uuid.UUID("12345678-1234-5678-1234-567812345678")  # sqlite3 cannot bind a UUID
+    # (with DEBUG, Django's own debug cursor then fails again quoting it for the log)
+    with pytest.raises((ProgrammingError, sqlite3.ProgrammingError)), connection.cursor() as cursor:
+        cursor.execute("SELECT %s -- bind-error", [value])
+    (query,) = queries_with(read_events(), "bind-error")
+    assert query["params"] == [str(value)]
+    assert query["error"].startswith("ProgrammingError: ")
+
+
+def test_wrapper_reraises_the_very_same_exception_object():
+    class Boom(Exception):
+        pass
+
+    boom = Boom("boom")
+
+    def execute(sql, params, many, context):
+        raise boom
+
+    with connection.cursor() as cursor:
+        context = {"connection": connection, "cursor": cursor}
+        with pytest.raises(Boom) as caught:
+            DjtopWrapper()(execute, "SELECT 'wrapped'", None, False, context)
+    assert caught.value is boom
+    (query,) = queries_with(read_events(), "SELECT 'wrapped'")
+    assert query["error"] == "Boom: boom"
