@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 
 from asgiref.sync import sync_to_async
@@ -338,8 +339,6 @@ class TrafficScriptTests(LiveServerTestCase):
     def test_once_hits_every_view(self):
         traffic = _load_traffic()
         out = StringIO()
-        from contextlib import redirect_stdout
-
         with redirect_stdout(out):
             status = traffic.main(
                 [self.live_server_url, "--once", "--interval", "0", "--wait", "5"]
@@ -349,8 +348,6 @@ class TrafficScriptTests(LiveServerTestCase):
 
     def test_unreachable_server(self):
         traffic = _load_traffic()
-        from contextlib import redirect_stderr, redirect_stdout
-
         with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
             status = traffic.main(["http://127.0.0.1:9", "--once", "--wait", "0.3"])
         self.assertEqual(status, 2)

@@ -627,7 +627,8 @@ def visits_fixed(request):
     Shows: the fix for ``visits_naive``.
     Fix: ``Visit.objects.bulk_create([...])``.
     Queries: 2 (1 for the articles + 1 multi-row INSERT). ``bulk_create`` opens a transaction:
-    outside a test, ``BEGIN`` and ``COMMIT`` show too on SQLite.
+    outside a test, on SQLite with Django 4.2/5.2, it also executes ``BEGIN`` (so djtop shows
+    3 statements) and ``connection.queries`` logs ``COMMIT`` as well.
     """
     try:
         n = _visit_count(request)
@@ -660,8 +661,8 @@ async def async_visits_fixed(request):
 
     Shows: the fix for ``async_visits_naive``.
     Fix: ``await Visit.objects.abulk_create([...])``.
-    Queries: 2 (1 for the articles + 1 multi-row INSERT). Outside a test, ``BEGIN`` and
-    ``COMMIT`` show too on SQLite.
+    Queries: 2 (1 for the articles + 1 multi-row INSERT). Outside a test, on SQLite with
+    Django 4.2/5.2, the transaction also executes ``BEGIN`` (djtop shows 3 statements).
     """
     try:
         n = _visit_count(request)

@@ -6,7 +6,6 @@ Environment:
 - ``DJTOP_DEMO_NO_DJTOP=1``: run without the djtop shim even when it is importable.
 """
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -18,22 +17,9 @@ SECRET_KEY = "django-insecure-djtop-demo-not-a-secret"
 DEBUG = True
 ALLOWED_HOSTS = ["*"]
 
-
-def _djtop_available():
-    """True when the djtop shim (package and middleware module) can be imported.
-
-    The middleware module is only located, not executed, so nothing runs before settings load.
-    """
-    if os.environ.get("DJTOP_DEMO_NO_DJTOP", "") not in ("", "0"):
-        return False
-    try:
-        return importlib.util.find_spec("djtop.middleware") is not None
-    except ImportError:
-        return False
-
-
-# The djtop shim is optional so the demo runs before it is installed: use it when importable.
-HAVE_DJTOP = _djtop_available()
+# The demo exists to show djtop, so the shim is required (a missing install fails loudly at
+# start-up); DJTOP_DEMO_NO_DJTOP=1 runs the bare app, e.g. as a benchmark baseline.
+HAVE_DJTOP = os.environ.get("DJTOP_DEMO_NO_DJTOP", "") in ("", "0")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

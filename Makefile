@@ -1,0 +1,58 @@
+# djtop: `make demo` runs the demo, `make test` runs every test. Both start from nothing but the
+# repository: they create the virtualenvs, install what is missing and build the binary.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+DJTOP := target/release/djtop
+DEMO := examples/demo
+PORT ?= 8000
+
+.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean
+
+venv: $(VENV)/.ready
+$(VENV)/.ready: Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "Django>=5.2,<5.3" "uvicorn>=0.30" "pytest>=8" "maturin>=1.5,<2" "ruff>=0.6" "psycopg[binary]>=3.1"
+	@touch $@
+
+build:
+	cargo build --release --locked
+
+# The real package: maturin builds the wheel (binary + shim) from the same target/ cache, and
+# pip installs it into the venv, as a user's `pip install .` would.
+install: venv build
+	rm -rf target/wheels
+	$(VENV)/bin/maturin build --release --locked -q -o target/wheels
+	$(PIP) install --force-reinstall --no-deps target/wheels/djtop-*.whl
+
+demo: install
+	cd $(DEMO) && ../../$(PY) manage.py migrate -v0 && ../../$(PY) manage.py seed_demo
+	@bash scripts/demo.sh $(PORT)
+
+test: install lint test-rust test-python test-matrix
+	@echo "make test: all suites passed"
+
+test-rust:
+	cargo test --release --locked
+
+test-python: install
+	DJTOP_BIN=$(CURDIR)/$(DJTOP) $(PY) -m pytest -q tests/python
+	cd $(DEMO) && ../../$(PY) manage.py test blog -v1
+
+# Django 4.2 and 6.0 run with whichever Pythons this machine has; what is skipped is said.
+test-matrix:
+	@bash scripts/matrix.sh
+
+lint: venv
+	cargo fmt --all -- --check
+	cargo clippy --release --locked --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests/python examples scripts
+	$(VENV)/bin/ruff format --check python tests/python examples scripts
+
+bench: install
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf target $(VENV) .venv-dj* $(DEMO)/var

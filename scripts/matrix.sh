@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run the Python suites under Django 4.2 and 6.0 with whichever Pythons this machine has
+# (Django 5.2 runs in `make test-python`). Says plainly what it skipped and why.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+status=0
+run() {
+  local label="$1" spec="$2"; shift 2
+  local py=""
+  for candidate in "$@"; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import venv' 2>/dev/null; then
+      py="$candidate"; break
+    fi
+  done
+  if [ -z "$py" ]; then
+    echo "SKIPPED: $label: none of [$*] is installed on this machine"
+    return
+  fi
+  local venv=".venv-$label"
+  if [ ! -f "$venv/.ready-$spec" ]; then
+    rm -rf "$venv"
+    "$py" -m venv "$venv" && "$venv/bin/pip" -q --disable-pip-version-check install "$spec" "uvicorn>=0.30" "pytest>=8" \
+      && touch "$venv/.ready-$spec" || { echo "FAILED: $label: could not install $spec"; status=1; return; }
+  fi
+  echo "== $label: $("$venv/bin/python" -c 'import django, sys; print("Django", django.get_version(), "on Python", sys.version.split()[0])')"
+  DJTOP_BIN="$root/target/release/djtop" PYTHONPATH="$root/python" "$venv/bin/python" -m pytest -q tests/python || status=1
+}
+run dj42 "Django>=4.2,<4.3" python3.10 python3.11 python3.12
+run dj60 "Django>=6.0,<6.1" python3.12 python3.13
+exit $status
