@@ -144,9 +144,79 @@ pub fn one_line(sql: &str) -> String {
     out
 }
 
+/// One-line SQL for lists with a SELECT's column list collapsed to `…`, so the part that tells
+/// queries apart (FROM, WHERE) is what fits on screen.
+pub fn list_line(sql: &str) -> String {
+    let line = one_line(sql);
+    let upper = line.get(..7).map(str::to_ascii_uppercase);
+    if upper.as_deref() != Some("SELECT ") {
+        return line;
+    }
+    match top_level_from(&line) {
+        Some(i) if i > 7 => {
+            let head = if line[7..].to_ascii_uppercase().starts_with("DISTINCT ") {
+                "SELECT DISTINCT … "
+            } else {
+                "SELECT … "
+            };
+            format!("{head}{}", &line[i..])
+        }
+        _ => line,
+    }
+}
+
+/// Byte index of the first `FROM` keyword outside quotes and parentheses.
+fn top_level_from(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let (mut depth, mut quote) = (0i32, None::<u8>);
+    for i in 0..b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            b'\'' | b'"' | b'`' => quote = Some(c),
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b'F' | b'f'
+                if depth == 0
+                    && i > 0
+                    && b[i - 1] == b' '
+                    && b.get(i..i + 5)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"FROM ")) =>
+            {
+                return Some(i)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_line_collapses_the_select_list() {
+        assert_eq!(
+            list_line(r#"SELECT "a"."id", (SELECT 1 FROM x) AS "y" FROM "a" WHERE "a"."id" = %s"#),
+            r#"SELECT … FROM "a" WHERE "a"."id" = %s"#
+        );
+        assert_eq!(
+            list_line("SELECT DISTINCT a FROM t"),
+            "SELECT DISTINCT … FROM t"
+        );
+        assert_eq!(list_line("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            list_line("INSERT INTO t VALUES (1)"),
+            "INSERT INTO t VALUES (1)"
+        );
+        assert_eq!(list_line("SELECT 'from ' FROM t"), "SELECT … FROM t");
+    }
 
     #[test]
     fn placeholders_survive_formatting() {

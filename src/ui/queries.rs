@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use super::style::Styles;
 use super::{list_rows, truncate, window_start, App};
-use crate::highlight::one_line;
+use crate::highlight::list_line;
 use crate::store::RequestId;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
@@ -99,7 +99,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
                     .right_aligned(),
                 ),
                 Cell::from(Span::styled(
-                    truncate(&one_line(app.store.sql(q)), sql_width),
+                    truncate(&list_line(app.store.sql(q)), sql_width),
                     if q.error.is_some() {
                         st.bad
                     } else {
