@@ -7,6 +7,7 @@ connections that already exist when the app is ready.
 """
 
 import atexit
+import contextlib
 import datetime
 import decimal
 import math
@@ -28,21 +29,21 @@ _stacks_on = True
 class DjtopWrapper:
     """The execute wrapper (see Django's "Database instrumentation")."""
 
-    def __call__(self, execute, sql, params, many, context):
+    def __call__(self, execute, sql, params, many, ctx):
         if getattr(_local, "busy", False):
-            return execute(sql, params, many, context)
+            return execute(sql, params, many, ctx)
         ts = time.time()
         t0 = perf_counter()
         error = None
         try:
-            return execute(sql, params, many, context)
-        except Exception as exc:
+            return execute(sql, params, many, ctx)
+        except BaseException as exc:
             error = exc
             raise  # the app's own exception, unchanged
         finally:
             ms = (perf_counter() - t0) * 1000.0
             try:
-                _record(sql, params, many, context, ts, ms, error)
+                _record(sql, params, many, ctx["connection"], ctx["cursor"], ts, ms, error)
             except Exception:
                 pass
 
@@ -50,7 +51,53 @@ class DjtopWrapper:
 _WRAPPER = DjtopWrapper()
 
 
-def _record(sql, params, many, ctx, ts, ms, error):
+# -- COMMIT / ROLLBACK / BEGIN -----------------------------------------------------------------
+# Django runs these through the DB-API connection rather than a cursor, so no execute wrapper
+# sees them; since 4.2 its own query log (connection.queries, CaptureQueriesContext,
+# assertNumQueries) lists them, by way of django.db.backends.utils.debug_transaction. The
+# backend modules that use it get a version that also records them, so djtop's counts are
+# Django's.
+
+_debug_transaction = None  # Django's original (None before 4.2: nothing to match)
+_hooked_modules = set()
+
+
+@contextlib.contextmanager
+def _recording_debug_transaction(connection, sql):
+    if getattr(_local, "busy", False):
+        with _debug_transaction(connection, sql):
+            yield
+        return
+    ts = time.time()
+    t0 = perf_counter()
+    error = None
+    try:
+        with _debug_transaction(connection, sql):
+            yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        ms = (perf_counter() - t0) * 1000.0
+        try:
+            _record(sql, None, False, connection, None, ts, ms, error)
+        except Exception:
+            pass
+
+
+def _hook_transactions(connection):
+    """Swap debug_transaction in the modules defining this connection's class and bases."""
+    for cls in type(connection).__mro__:
+        name = cls.__module__
+        if name in _hooked_modules:
+            continue
+        _hooked_modules.add(name)
+        module = sys.modules.get(name)
+        if getattr(module, "debug_transaction", None) is _debug_transaction:
+            module.debug_transaction = _recording_debug_transaction
+
+
+def _record(sql, params, many, connection, cursor, ts, ms, error):
     sink = transport.get()
     if sink is None:
         return
@@ -58,14 +105,14 @@ def _record(sql, params, many, ctx, ts, ms, error):
     if state is not None:
         rid = state.rid
         task = state.task
+        loop_thread = state.loop_thread
     else:
         rid = context.scope_rid(sink, ts)
-        task = None
-    connection = ctx["connection"]
+        task = loop_thread = None
     rows = None
-    if error is None:
+    if error is None and cursor is not None:
         try:
-            rowcount = ctx["cursor"].rowcount
+            rowcount = cursor.rowcount
             if isinstance(rowcount, int) and rowcount >= 0:
                 rows = rowcount
         except Exception:
@@ -78,7 +125,7 @@ def _record(sql, params, many, ctx, ts, ms, error):
             safe_params = json_safe_params(params)
         finally:
             _local.busy = False
-    stack = stacks.capture(sys._getframe(2), task) if _stacks_on else []
+    stack = stacks.capture(sys._getframe(2), task, loop_thread) if _stacks_on else []
     sink.emit(
         {
             "type": "query",
@@ -94,7 +141,7 @@ def _record(sql, params, many, ctx, ts, ms, error):
             "ms": round(ms, 4),
             "rows": rows,
             "stack": stack,
-            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "error": None if error is None else _describe(error),
         }
     )
 
@@ -145,6 +192,13 @@ def _repr(value):
     return text if len(text) <= _REPR_LIMIT else text[:_REPR_LIMIT] + "..."
 
 
+def _describe(error):
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return type(error).__name__
+
+
 def _text(sql):
     if isinstance(sql, bytes):
         return sql.decode("utf-8", "replace")
@@ -158,7 +212,9 @@ def _text(sql):
 
 
 def add_wrapper(connection):
-    """Give one connection object our wrapper, once."""
+    """Give one connection object our wrapper (and transaction hooks), once."""
+    if _debug_transaction is not None:
+        _hook_transactions(connection)
     wrappers = connection.execute_wrappers
     for wrapper in wrappers:
         if isinstance(wrapper, DjtopWrapper):
@@ -177,7 +233,7 @@ def _on_connection_created(sender, connection, **kwargs):
 
 def install():
     """Start capturing, once per process; False when djtop is disabled."""
-    global _installed, _stacks_on
+    global _installed, _stacks_on, _debug_transaction
     cfg = conf.get()
     if not cfg.enabled:
         return False
@@ -185,8 +241,10 @@ def install():
         if _installed:
             return True
         from django.db import connections
+        from django.db.backends import utils
         from django.db.backends.signals import connection_created
 
+        _debug_transaction = getattr(utils, "debug_transaction", None)
         stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules)
         _stacks_on = cfg.stacks and cfg.stack_depth > 0
         transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))

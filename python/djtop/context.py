@@ -2,8 +2,9 @@
 
 The middleware puts a RequestState in a ContextVar for the duration of a request (asgiref
 copies it into sync_to_async threads). Queries seen without one belong to a scope named
-after the work: ``command:<name>`` for a management command's main thread,
-``thread:<name>`` for other threads, ``startup`` for anything else.
+after the work: ``command:<name>`` in a management command (any thread: runserver runs its
+checks in a "django-main-thread"), else ``thread:<name>`` outside the main thread, else
+``startup`` (imports, AppConfig.ready, a WSGI/ASGI server's main thread).
 """
 
 import os
@@ -15,14 +16,15 @@ from contextvars import ContextVar
 class RequestState:
     """One HTTP request in flight."""
 
-    __slots__ = ("rid", "t0", "request", "task", "is_async", "raised", "ended")
+    __slots__ = ("rid", "t0", "request", "task", "loop_thread", "is_async", "raised", "ended")
 
-    def __init__(self, rid, t0, request, task=None, is_async=False):
+    def __init__(self, rid, t0, request, task=None, loop_thread=None):
         self.rid = rid
         self.t0 = t0
         self.request = request
         self.task = task  # the asyncio task running the request (async path only)
-        self.is_async = is_async
+        self.loop_thread = loop_thread  # the ident of the thread running that task
+        self.is_async = task is not None
         self.raised = False  # the view raised (got_request_exception)
         self.ended = False  # the `end` event was sent
 
@@ -53,11 +55,11 @@ _scopes_lock = threading.Lock()
 
 def scope():
     """(kind, name) of the work running outside any request in this thread."""
+    if _COMMAND:
+        return "command", "command:" + _COMMAND
     thread = threading.current_thread()
     if thread is not threading.main_thread():
         return "thread", "thread:" + thread.name
-    if _COMMAND:
-        return "command", "command:" + _COMMAND
     return "startup", "startup"
 
 

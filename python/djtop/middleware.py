@@ -7,6 +7,7 @@ and ``end`` is sent when the stream is exhausted or the response closed.
 """
 
 import asyncio
+import threading
 import time
 from time import perf_counter
 
@@ -14,7 +15,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 
-from . import capture, conf, context, transport
+from . import capture, context, transport
 
 
 class DjtopMiddleware:
@@ -22,10 +23,14 @@ class DjtopMiddleware:
     async_capable = True
 
     def __init__(self, get_response):
-        if not conf.get().enabled:
+        try:
+            # install() is a no-op once AppConfig.ready() ran; it covers a missing app entry
+            active = capture.install()
+            got_request_exception.connect(_on_exception, dispatch_uid="djtop.middleware")
+        except Exception:
+            active = False
+        if not active:
             raise MiddlewareNotUsed("djtop is off (settings.DEBUG is false and not enabled)")
-        capture.install()  # in case "djtop" is missing from INSTALLED_APPS
-        got_request_exception.connect(_on_exception, dispatch_uid="djtop.middleware")
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -73,9 +78,8 @@ def _begin(request, task):
         sink = transport.get()
         if sink is None:
             return None
-        state = context.RequestState(
-            sink.next_rid(), perf_counter(), request, task, is_async=task is not None
-        )
+        loop_thread = threading.get_ident() if task is not None else None
+        state = context.RequestState(sink.next_rid(), perf_counter(), request, task, loop_thread)
         sink.emit(
             {
                 "type": "request",

@@ -12,8 +12,12 @@ import gc
 import os
 import site
 import sysconfig
+import threading
+import time
+from time import perf_counter
 
 _HIDDEN_MODULES = ("django", "asgiref", "djtop")
+SETTLE_SECONDS = 0.01  # longest wait for the request's task to reach its await
 
 _cache = {}  # co_filename -> display path, or None when hidden
 _root = os.getcwd()
@@ -91,11 +95,12 @@ def _thread_handler_code():
 _THREAD_HANDLER = _thread_handler_code()
 
 
-def capture(frame, task=None):
+def capture(frame, task=None, loop_thread=None):
     """Application frames from ``frame`` outwards, innermost first, as [file, line, func].
 
-    With ``task`` (the request's asyncio task), the walk stops where asgiref's worker thread
-    began running the sync code, and continues in the task's coroutines instead.
+    With ``task`` (the request's asyncio task, run by thread ``loop_thread``), the walk stops
+    where asgiref's worker thread began running the sync code, and continues in the task's
+    coroutines instead.
     """
     out = []
     cache = _cache
@@ -115,7 +120,8 @@ def capture(frame, task=None):
             out.append((shown, frame.f_lineno or 0, code.co_name))
         frame = frame.f_back
     if task is not None and (crossed or not out) and len(out) < depth:
-        for frame in task_frames(task):
+        settle = loop_thread is not None and threading.get_ident() != loop_thread
+        for frame in task_frames(task, settle=settle):
             code = frame.f_code
             filename = code.co_filename
             try:
@@ -129,14 +135,25 @@ def capture(frame, task=None):
     return out
 
 
-def task_frames(task, limit=256):
-    """The frames of a suspended task's await chain, innermost first."""
+def task_frames(task, limit=256, settle=False):
+    """The frames of a suspended task's await chain, innermost first.
+
+    With ``settle`` (called from another thread than the task's), first wait a moment if the
+    task is still running its step: the worker thread can start the sync code just before the
+    coroutine reaches its ``await``, and a running coroutine hides what it awaits.
+    """
     try:
         obj = task.get_coro()
     except Exception:
         return []
+    if settle:
+        deadline = perf_counter() + SETTLE_SECONDS
+        while _running(obj) and perf_counter() < deadline:
+            time.sleep(0.0001)  # lets the loop's thread finish the step
     frames = []
-    while obj is not None and len(frames) < limit:
+    for _ in range(limit):
+        if obj is None:
+            break
         frame = getattr(obj, "cr_frame", None)
         if frame is not None:
             nxt = obj.cr_await
@@ -153,6 +170,10 @@ def task_frames(task, limit=256):
         obj = nxt
     frames.reverse()
     return frames
+
+
+def _running(coro):
+    return bool(getattr(coro, "cr_running", False) or getattr(coro, "gi_running", False))
 
 
 _ASEND_TYPES = ("async_generator_asend", "async_generator_athrow")

@@ -13,13 +13,16 @@ import json
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 
 MAX_LINE = 4 * 1024 * 1024  # the collector skips longer lines
 BATCH = 512  # events per write
+LINGER = 0.005  # after waking, let a burst of events gather into one batch
 BACKOFF_MIN = 0.1
 BACKOFF_MAX = 2.0
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr)
 
 
 def new_sid():
@@ -119,7 +122,10 @@ class Transport:
                 if self._sink is None:
                     try:
                         self._sink = self._connect()
-                    except OSError:
+                    except (OSError, ValueError) as exc:
+                        # a collector is optional; a file or a malformed address is a mistake
+                        if not self.down and (self.record or isinstance(exc, ValueError)):
+                            _say(f"djtop: {exc}")
                         self.down = True
                         time.sleep(delay)
                         delay = min(delay * 2, BACKOFF_MAX)
@@ -149,6 +155,8 @@ class Transport:
             item = self._queue.get(timeout=1.0)
         except queue.Empty:
             return
+        if not isinstance(item, _Marker):
+            time.sleep(LINGER)
         taken = 0
         while True:
             if isinstance(item, _Marker):
@@ -167,10 +175,10 @@ class Transport:
 
     def _encode(self, event):
         try:
-            line = json.dumps(event, separators=(",", ":"), allow_nan=False, default=repr)
+            line = _ENCODER.encode(event)
             if len(line) >= MAX_LINE and event.get("type") == "query":
                 event = dict(event, params=None, sql=event["sql"][: MAX_LINE // 4])
-                line = json.dumps(event, separators=(",", ":"), allow_nan=False, default=repr)
+                line = _ENCODER.encode(event)
             if len(line) < MAX_LINE:
                 return line.encode("utf-8") + b"\n"
         except Exception:
@@ -201,6 +209,13 @@ class Transport:
         sink, self._sink = self._sink, None
         if sink is not None:
             sink.close()
+
+
+def _say(message):
+    try:
+        sys.stderr.write(message + "\n")
+    except Exception:
+        pass
 
 
 def parse_address(address):
@@ -283,7 +298,11 @@ class FileSink:
     the file never interleave inside a line."""
 
     def __init__(self, path):
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            message = f"cannot append to DJTOP_RECORD={path}: {exc.strerror}"
+            raise OSError(exc.errno, message) from None
 
     def write(self, data):
         view = memoryview(data)

@@ -49,15 +49,20 @@ def bundle(events, path, kind="http"):
     return request, queries, (ends[0] if ends else None), mine
 
 
-def run_python(code, env=None, args=(), timeout=60):
-    """Run Python code (or a script, with args) in a fresh process using shimproj."""
+def python_command(code, env=None, args=()):
+    """(argv, environment) to run Python code, or a script with args, using shimproj."""
     full = dict(os.environ)
     for key in ("DJTOP_ENABLED", "DJTOP_ADDRESS", "DJTOP_RECORD", "SHIMPROJ_DEBUG"):
         full.pop(key, None)
     full["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "python"), HERE])
     full["DJANGO_SETTINGS_MODULE"] = "shimproj.settings"
     full.update(env or {})
-    cmd = [sys.executable] + (["-c", code] if code is not None else []) + list(args)
+    return [sys.executable] + (["-c", code] if code is not None else []) + list(args), full
+
+
+def run_python(code, env=None, args=(), timeout=60):
+    """Run it in a fresh process (cwd tests/python) and wait for it."""
+    cmd, full = python_command(code, env, args)
     return subprocess.run(
         cmd, cwd=HERE, env=full, capture_output=True, text=True, timeout=timeout, check=False
     )

@@ -125,3 +125,21 @@ def test_async_streaming_through_async_client():
     _, queries, end, mine = bundle(read_events(), "/async/stream/?t=astream-client")
     assert queries[0]["stack"][0] == [VIEWS, marker_line("astream_authors"), "chunks"]
     assert mine[-1] is end
+
+
+def test_async_stack_when_the_worker_starts_before_the_task_awaits(monkeypatch):
+    """A fresh executor thread can run the query while the view's task is still inside
+    run_in_executor (starting that thread), before it reaches its await."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    for n in range(20):
+        executor = ThreadPoolExecutor(max_workers=1)
+        monkeypatch.setattr(SyncToAsync, "single_thread_executor", executor)
+        assert client_get(f"/async/get/?t=fresh-{n}").status_code == 200
+        executor.shutdown()
+    events = read_events()
+    for n in range(20):
+        _, queries, _, _ = bundle(events, f"/async/get/?t=fresh-{n}")
+        assert queries[0]["stack"][0] == [VIEWS, marker_line("async_get"), "async_get"]

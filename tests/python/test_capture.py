@@ -3,12 +3,13 @@
 import datetime
 import decimal
 import sqlite3
+import sys
 import threading
 import uuid
 
 import pytest
 from django.db import connection, connections
-from django.db.utils import OperationalError, ProgrammingError
+from django.db.utils import DatabaseError, OperationalError
 from djtop.capture import DjtopWrapper, json_safe, json_safe_params
 from djtop_testutil import read_events
 from shimproj.models import Author, Tag
@@ -145,12 +146,13 @@ def test_database_errors_are_recorded_and_reraised_unchanged():
     assert query["stack"][0][0] == "test_capture.py"
 
     value = uuid.UUID("12345678-1234-5678-1234-567812345678")  # sqlite3 cannot bind a UUID
-    # (with DEBUG, Django's own debug cursor then fails again quoting it for the log)
-    with pytest.raises((ProgrammingError, sqlite3.ProgrammingError)), connection.cursor() as cursor:
+    # (with DEBUG, Django's own debug cursor then fails again quoting it for the log;
+    # Python < 3.11 calls it InterfaceError)
+    with pytest.raises((DatabaseError, sqlite3.Error)), connection.cursor() as cursor:
         cursor.execute("SELECT %s -- bind-error", [value])
     (query,) = queries_with(read_events(), "bind-error")
     assert query["params"] == [str(value)]
-    assert query["error"].startswith("ProgrammingError: ")
+    assert query["error"].split(":")[0] in ("ProgrammingError", "InterfaceError")
 
 
 def test_wrapper_reraises_the_very_same_exception_object():
@@ -169,3 +171,39 @@ def test_wrapper_reraises_the_very_same_exception_object():
     assert caught.value is boom
     (query,) = queries_with(read_events(), "SELECT 'wrapped'")
     assert query["error"] == "Boom: boom"
+
+
+def test_hide_modules_and_stack_depth():
+    from djtop import conf, stacks
+    from shimproj.helpers import count_books
+
+    cfg = conf.get()
+    try:
+        stacks.configure(cfg.root, depth=1, hide_modules=["shimproj.helpers"])
+        count_books()  # its frame is hidden now: the query points at this line
+        line = sys._getframe().f_lineno - 1
+    finally:
+        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules)
+    count_books()
+    first, second = [q for q in read_events() if q.get("sql", "").startswith("SELECT COUNT")][-2:]
+    assert first["stack"] == [["test_capture.py", line, "test_hide_modules_and_stack_depth"]]
+    assert second["stack"][0][0] == "shimproj/helpers.py" and len(second["stack"]) > 1
+
+
+def test_begin_without_a_statement_is_counted_like_django():
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        transaction.set_autocommit(False)  # Django logs BEGIN, no statement runs
+        try:
+            Tag.objects.create(name="manual-begin")
+            transaction.commit()
+        finally:
+            transaction.set_autocommit(True)
+    assert [q["sql"] for q in captured.captured_queries][::2] == ["BEGIN", "COMMIT"]
+    events = read_events()
+    (insert,) = [e for e in events if e.get("params") == ["manual-begin"]]
+    i = events.index(insert)
+    assert [e["sql"] for e in events[i - 1 : i + 2]] == ["BEGIN", insert["sql"], "COMMIT"]
+    assert events[i - 1]["stack"][0][0] == "test_capture.py"

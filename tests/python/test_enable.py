@@ -5,7 +5,7 @@ import socket
 
 import pytest
 from djtop.context import command_name
-from djtop_testutil import HERE, marker_line, read_events, run_python
+from djtop_testutil import HERE, bundle, marker_line, read_events, run_python
 
 REQUEST_ONCE = r"""
 import json
@@ -70,6 +70,28 @@ def test_management_command_queries_get_a_command_scope(tmp_path):
     line = marker_line("command_count", f"{HERE}/{path}")
     assert query["stack"][0] == [path, line, "handle"]
     assert not [e for e in events if e["type"] == "end"]  # scopes stay open
+
+
+def test_manage_py_test_records_requests_and_test_code(tmp_path):
+    """`DJTOP_RECORD=... manage.py test`: the runner turns DEBUG off after the shim started."""
+    record = tmp_path / "rec.ndjson"
+    args = ["manage.py", "test", "shimproj.djtests", "-v", "0"]
+    proc = run_python(None, args=args, env={"DJTOP_RECORD": str(record)})
+    assert proc.returncode == 0, proc.stderr
+    events = read_events(str(record), flush=False)
+    request, _, end, _ = bundle(events, "/books/?t=django-test")
+    assert end["status"] == 200
+    (scope,) = [e for e in events if e["type"] == "request" and e["kind"] == "command"]
+    assert scope["path"] == "command:test"
+    line = marker_line("djtest_count", f"{HERE}/shimproj/djtests.py")
+    assert [
+        q
+        for q in events
+        if q["type"] == "query"
+        and q["rid"] == scope["rid"]
+        and q["stack"]
+        and q["stack"][0] == ["shimproj/djtests.py", line, "test_request_and_direct_query"]
+    ]
 
 
 def test_command_name_from_argv():

@@ -34,7 +34,8 @@ def test_emitted_events_match_the_example_lines():
     thread.join()
     with connection.cursor() as cursor:
         cursor.executemany(
-            'INSERT INTO "shimproj_tag" ("name") VALUES (%s) -- shape', ((str(i),) for i in range(3))
+            'INSERT INTO "shimproj_tag" ("name") VALUES (%s) -- shape',
+            ((str(i),) for i in range(3)),
         )
         cursor.execute("SELECT %s, %s -- shape", [b"x", None])
 
@@ -46,3 +47,17 @@ def test_emitted_events_match_the_example_lines():
         seen.add(event["type"] if event["type"] != "request" else ("request", event["kind"]))
     assert {"hello", "query", "end", ("request", "http")} <= seen
     assert {("request", "startup"), ("request", "thread")} <= seen
+
+
+def test_every_http_request_has_one_end_after_its_queries():
+    Client().get("/books/?t=pairs")
+    events = read_events()
+    requests = [e for e in events if e["type"] == "request" and e["kind"] == "http"]
+    assert requests
+    for request in requests:
+        mine = [e for e in events if e.get("rid") == request["rid"]]
+        assert mine[0] is request
+        assert [e["type"] for e in mine].count("end") == 1
+        assert mine[-1]["type"] == "end", request["path"]
+    for scope in [e for e in events if e["type"] == "request" and e["kind"] != "http"]:
+        assert not [e for e in events if e["type"] == "end" and e["rid"] == scope["rid"]]

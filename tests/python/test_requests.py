@@ -92,6 +92,28 @@ def test_view_that_raises_ends_with_null_status():
     assert end["route"] == "boom/"
 
 
+def test_transactions_are_counted_as_django_counts_them():
+    client = Client(raise_request_exception=False)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/write/?t=commit").status_code == 200
+    _, queries, _, _ = bundle(read_events(), "/write/?t=commit")
+    django_sql = [q["sql"] for q in captured.captured_queries]
+    assert len(queries) == len(django_sql)
+    assert [q["sql"] for q in queries if "INSERT" not in q["sql"]] == [
+        s for s in django_sql if "INSERT" not in s
+    ]
+    assert queries[-1]["sql"] == "COMMIT" and queries[-1]["params"] is None
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/write/?t=rollback&fail=1").status_code == 500
+    _, queries, end, _ = bundle(read_events(), "/write/?t=rollback&fail=1")
+    assert len(queries) == len(captured.captured_queries)
+    sql = [q["sql"] for q in queries]
+    failed = [i for i, q in enumerate(queries) if (q["error"] or "").startswith("IntegrityError")]
+    assert len(failed) == 1 and sql[failed[0] + 1] == "ROLLBACK"
+    assert end["status"] is None
+
+
 def test_unresolved_url_has_null_route_and_view():
     assert Client().get("/missing/?t=404").status_code == 404
     _, queries, end, _ = bundle(read_events(), "/missing/?t=404")

@@ -6,6 +6,7 @@ urlpatterns = [
     path("books/", views.books),
     path("other/", views.other_db),
     path("boom/", views.boom),
+    path("write/", views.write),
     path("stream/", views.stream),
     path("async/get/", views.async_get),
     path("async/iter/", views.async_iter),

@@ -1,11 +1,11 @@
 """Views for the shim tests. ``# @q:NAME`` marks the line a query's stack must point at."""
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
 from .helpers import count_books
-from .models import Author, Book
+from .models import Author, Book, Tag
 
 
 def books(request):
@@ -17,6 +17,14 @@ def books(request):
 
 def other_db(request):
     return JsonResponse({"n": Author.objects.using("other").count()})  # @q:other_count
+
+
+def write(request):
+    with transaction.atomic():
+        Tag.objects.create(name="written")
+        if request.GET.get("fail"):
+            Tag.objects.create(name=None)  # IntegrityError: rolled back
+    return HttpResponse("ok")
 
 
 def boom(request):

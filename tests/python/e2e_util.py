@@ -1,0 +1,178 @@
+"""Real processes for the end-to-end tests: `djtop record`, the demo under runserver and uvicorn.
+
+Nothing here is mocked: the collector is the built binary, the servers are Django's runserver
+(WSGI) and uvicorn (ASGI) running the demo project with the shim, over real sockets.
+"""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo"
+HERE = Path(__file__).resolve().parent
+
+
+def djtop_bin():
+    path = Path(os.environ.get("DJTOP_BIN", ROOT / "target" / "release" / "djtop"))
+    if not path.exists():
+        raise RuntimeError(f"{path} does not exist: build it with `cargo build --release`")
+    return str(path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(tmp, **extra):
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([str(DEMO), str(HERE), str(ROOT / "python")]),
+            "DJTOP_DEMO_DB": str(tmp / "demo.sqlite3"),
+            "DJANGO_SETTINGS_MODULE": "e2e_ref.settings",
+            "DJTOP_E2E_REF_DIR": str(tmp / "ref"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("DJTOP_RECORD", None)
+    env.update(extra)
+    (tmp / "ref").mkdir(exist_ok=True)
+    return env
+
+
+def seed(tmp):
+    env = base_env(tmp, DJTOP_ENABLED="0")
+    for cmd in (["migrate", "-v0"], ["seed_demo"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *cmd], cwd=DEMO, env=env, check=True, capture_output=True
+        )
+
+
+class Recorder:
+    """`djtop record` on a free port (or a given one), writing to `out`."""
+
+    def __init__(self, out, port=None):
+        self.out = out
+        self.port = port or free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [djtop_bin(), "record", "--listen", self.address, "--out", str(out)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stderr.readline()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"djtop record did not start: {line!r}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=10)
+
+
+class Server:
+    """The demo under runserver (`wsgi`) or uvicorn (`asgi`), with the shim."""
+
+    def __init__(self, kind, tmp, address, log_name=None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = base_env(tmp, DJTOP_ADDRESS=address)
+        if kind == "wsgi":
+            cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        else:
+            cmd = [
+                sys.executable, "-m", "uvicorn", "demo.asgi:application",
+                "--port", str(self.port), "--log-level", "warning",
+            ]  # fmt: skip
+        self.log = tmp / (log_name or f"{kind}.log")
+        self.proc = subprocess.Popen(
+            cmd, cwd=DEMO, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(self.base + "/", timeout=2).read()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{kind} did not start:\n{self.log.read_text()}") from None
+                time.sleep(0.1)
+
+    def get(self, path, timeout=30):
+        with urllib.request.urlopen(self.base + path, timeout=timeout) as r:
+            r.read()
+            return r.status
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.log.read_text()
+
+
+def read_events(path):
+    events = []
+    if not path.exists():
+        return events
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                events.append(json.loads(line))
+    return events
+
+
+def requests_by_ref(events):
+    """{e2e id: {"request": ..., "end": ..., "queries": [...]}} from a recording."""
+    by_rid = {}
+    for ev in events:
+        if ev["type"] == "request":
+            by_rid.setdefault((ev["sid"], ev["rid"]), {"queries": []})["request"] = ev
+        elif ev["type"] == "end":
+            by_rid.setdefault((ev["sid"], ev["rid"]), {"queries": []})["end"] = ev
+        elif ev["type"] == "query":
+            by_rid.setdefault((ev["sid"], ev["rid"]), {"queries": []})["queries"].append(ev)
+    out = {}
+    for entry in by_rid.values():
+        req = entry.get("request")
+        if req and "e2e=" in req["path"]:
+            ref = req["path"].split("e2e=")[1].split("&")[0]
+            out[ref] = entry
+    return out, by_rid
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+_quoter = sqlite3.connect(":memory:")
+
+
+def render_sqlite(sql, params):
+    """What Django's SQLite backend records for (sql, params): `last_executed_query`, which
+    quotes each param with SQLite's QUOTE() and substitutes it for `%s`."""
+    if not params:
+        return sql
+    quoted = [
+        _quoter.execute("SELECT QUOTE(?)", (p,)).fetchone()[0] if not isinstance(p, dict) else "X''"
+        for p in params
+    ]
+    return sql % tuple(quoted)

@@ -1,0 +1,191 @@
+"""The transport on its own: reconnects, drops, unix sockets, fork, shared recordings."""
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+from djtop.transport import Transport, parse_address
+from djtop_testutil import (
+    HERE,
+    LineServer,
+    check_shape,
+    example_shapes,
+    python_command,
+    read_events,
+    run_python,
+    wait_until,
+)
+
+HELLO = {"argv": ["test"], "django": "x", "python": "y", "databases": [], "root": "/"}
+
+
+def event(transport, n):
+    return {"type": "end", "sid": transport.sid, "rid": f"{transport.sid}-{n}", "n": n}
+
+
+def numbers(events):
+    return [e["n"] for e in events if e["type"] == "end"]
+
+
+def test_reconnects_and_says_hello_again():
+    # The collector will one day talk back; lines it sends must not disturb anything.
+    greeting = b'{"type":"explain","qid":1}\n{"type":"unfinished"'
+    server = LineServer(greeting=greeting)
+    port = server.address[1]
+    transport = Transport(f"127.0.0.1:{port}", queue_size=100, hello=HELLO)
+    transport.emit(event(transport, 1))
+    transport.emit(event(transport, 2))
+    wait_until(lambda: server.connections and len(server.connections[0]) == 3, what="3 lines")
+    first = server.connections[0]
+    assert first[0]["type"] == "hello" and first[0]["sid"] == transport.sid
+    assert first[0]["pid"] == os.getpid() and first[0]["argv"] == ["test"]
+    assert numbers(first) == [1, 2]
+
+    server.close()  # the collector goes away...
+    transport.emit(event(transport, 3))
+    wait_until(lambda: transport.down, what="the sender to notice")
+    transport.emit(event(transport, 4))
+
+    server = LineServer(("127.0.0.1", port), greeting=greeting)  # ...and comes back
+    try:
+        wait_until(lambda: server.connections and len(server.connections[0]) >= 3, what="resend")
+        transport.emit(event(transport, 5))
+        wait_until(lambda: len(server.connections[0]) == 4, what="a later event")
+        second = server.connections[0]
+        assert second[0]["type"] == "hello" and second[0]["sid"] == transport.sid
+        assert numbers(second) == [3, 4, 5]
+        assert not transport.down
+    finally:
+        server.close()
+
+
+def test_drops_are_counted_and_reported_as_a_cumulative_total(tmp_path):
+    path = str(tmp_path / "collector.sock")
+    transport = Transport(f"unix:{path}", queue_size=5, hello=HELLO)
+    shapes = example_shapes()
+
+    def phase(first, count):
+        accepted = [n for n in range(first, first + count) if transport.emit(event(transport, n))]
+        wait_until(lambda: transport.down, what="a failed connection attempt")
+        return accepted
+
+    def delivered(server, accepted):
+        def done():
+            lines = server.connections[0] if server.connections else []
+            return numbers(lines) == accepted and any(e["type"] == "drops" for e in lines)
+
+        wait_until(done, what="the queued events and a drops line")
+        lines = server.connections[0]
+        assert lines[0]["type"] == "hello" and lines[0]["sid"] == transport.sid
+        return [e for e in lines if e["type"] == "drops"]
+
+    accepted = phase(0, 40)  # nothing listens at `path` yet
+    assert transport.drops == 40 - len(accepted) > 0
+    server = LineServer(path, family=socket.AF_UNIX)
+    try:
+        drops = delivered(server, accepted)
+        assert drops == [{"type": "drops", "sid": transport.sid, "count": transport.drops}]
+        check_shape(drops[0], shapes)
+        check_shape(server.connections[0][0], shapes)
+    finally:
+        server.close()
+    before = transport.drops
+
+    transport.emit(event(transport, 100))  # noticed as closed, then refused
+    accepted = [100] + phase(101, 40)
+    os.unlink(path)
+    server = LineServer(path, family=socket.AF_UNIX)
+    try:
+        drops = delivered(server, accepted)
+        assert [d["count"] for d in drops] == [transport.drops]
+        assert transport.drops > before + 30  # a running total, not a delta
+    finally:
+        server.close()
+
+
+def test_parse_address():
+    assert parse_address("127.0.0.1:7878") == (socket.AF_INET, ("127.0.0.1", 7878))
+    assert parse_address("[::1]:9000") == (socket.AF_INET6, ("::1", 9000))
+    assert parse_address("unix:/tmp/djtop.sock") == (socket.AF_UNIX, "/tmp/djtop.sock")
+    with pytest.raises(ValueError):
+        parse_address("localhost")
+
+
+FORK = r"""
+import json
+import os
+import django
+
+django.setup()
+from django.db import connections
+from djtop import transport
+from shimproj.models import Author
+
+Author.objects.filter(name="before-fork").count()
+assert transport.flush(5)
+connections.close_all()
+pid = os.fork()
+if pid == 0:
+    Author.objects.filter(name="in-child").count()
+    transport.flush(5)
+    os._exit(0)
+os.waitpid(pid, 0)
+Author.objects.filter(name="parent-after-fork").count()
+print(json.dumps({"parent": os.getpid(), "child": pid}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_gives_the_child_its_own_session(tmp_path):
+    record = tmp_path / "rec.ndjson"
+    proc = run_python(FORK, env={"DJTOP_RECORD": str(record)})
+    assert proc.returncode == 0, proc.stderr
+    pids = json.loads(proc.stdout.splitlines()[-1])
+    events = read_events(str(record), flush=False)
+    hellos = {e["pid"]: e for e in events if e["type"] == "hello"}
+    assert set(hellos) == {pids["parent"], pids["child"]}
+    parent, child = hellos[pids["parent"]], hellos[pids["child"]]
+    assert parent["sid"] != child["sid"] and child["ppid"] == pids["parent"]
+
+    def query(name):
+        (found,) = [e for e in events if e["type"] == "query" and e["params"] == [name]]
+        return found
+
+    assert query("before-fork")["sid"] == parent["sid"]
+    assert query("parent-after-fork")["sid"] == parent["sid"]
+    in_child = query("in-child")
+    assert in_child["sid"] == child["sid"] and in_child["rid"].startswith(child["sid"] + "-")
+    scopes = [e for e in events if e["type"] == "request" and e["rid"] == in_child["rid"]]
+    assert len(scopes) == 1 and scopes[0]["sid"] == child["sid"]
+    assert events.index(child) < events.index(in_child)
+
+
+MANY = r"""
+import django
+
+django.setup()
+from shimproj.models import Author
+
+import sys
+
+for i in range(300):
+    Author.objects.filter(name=f"p{sys.argv[1]}-{i}").exists()
+"""
+
+
+def test_processes_can_share_one_recording(tmp_path):
+    record = tmp_path / "shared.ndjson"
+    procs = []
+    for n in range(3):
+        cmd, env = python_command(MANY, env={"DJTOP_RECORD": str(record)}, args=[str(n)])
+        procs.append(subprocess.Popen(cmd, env=env, cwd=HERE))
+    assert [p.wait(60) for p in procs] == [0, 0, 0]
+    events = read_events(str(record), flush=False)  # every line parses: no interleaving
+    sids = {e["sid"] for e in events if e["type"] == "hello"}
+    assert len(sids) == 3
+    for sid in sids:
+        mine = [e for e in events if e["sid"] == sid]
+        assert mine[0]["type"] == "hello"
+        assert len([e for e in mine if e["type"] == "query"]) == 300
