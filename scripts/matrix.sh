@@ -5,13 +5,21 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 status=0
+# pythonX.Y on PATH, else under pyenv's versions (its shims answer only for the active one).
+find_python() {
+  local name="$1" candidate
+  for candidate in "$(command -v "$name" 2>/dev/null)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"${name#python}".*/bin/"$name"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" -c 'import venv' 2>/dev/null; then
+      echo "$candidate"; return
+    fi
+  done
+}
 run() {
   local label="$1" spec="$2"; shift 2
   local py=""
-  for candidate in "$@"; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import venv' 2>/dev/null; then
-      py="$candidate"; break
-    fi
+  for name in "$@"; do
+    py="$(find_python "$name")"
+    [ -n "$py" ] && break
   done
   if [ -z "$py" ]; then
     echo "SKIPPED: $label: none of [$*] is installed on this machine"

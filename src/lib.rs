@@ -5,6 +5,7 @@
 //! store, and the [`ui`] and [`report`] only display what analysis returns.
 
 pub mod analysis;
+pub mod check;
 pub mod collector;
 pub mod highlight;
 pub mod protocol;

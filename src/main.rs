@@ -21,6 +21,9 @@ struct Cli {
     /// Show a recording instead of listening
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+    /// A finding needs at least this many queries of one shape from one place
+    #[arg(long, global = true, default_value_t = 3, value_name = "N")]
+    min_repeats: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,6 +44,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// CI gate: exit 0 when clean, 1 on a finding or a budget violation, 2 on bad input
+    Check {
+        /// A recording made by `djtop record` or DJTOP_RECORD
+        file: PathBuf,
+        /// Query budgets per route (TOML: `default = N` and `[routes]` "route" = N)
+        #[arg(long, value_name = "FILE")]
+        budget: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,10 +66,35 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = djtop::analysis::Config {
+        min_repeats: cli.min_repeats.max(2),
+    };
     match cli.command {
+        Some(Command::Check { file, budget }) => {
+            let budget = match budget {
+                Some(path) => djtop::check::Budget::load(&path)?,
+                None => Default::default(),
+            };
+            let store = djtop::record::load(&file)?;
+            let report = djtop::report::build(&store, config);
+            let violations = djtop::check::violations(&report, &budget);
+            for v in &violations {
+                println!("{v}");
+            }
+            if violations.is_empty() {
+                eprintln!(
+                    "djtop check: {} requests, no findings",
+                    report.requests.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("djtop check: {} violations", violations.len());
+                Ok(ExitCode::from(1))
+            }
+        }
         Some(Command::Report { file, json }) => {
             let store = djtop::record::load(&file)?;
-            let report = djtop::report::build(&store);
+            let report = djtop::report::build(&store, config);
             if json {
                 println!("{}", djtop::report::to_json(&report));
             } else {
@@ -78,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            runtime()?.block_on(djtop::ui::run(Some(cli.listen), replay))?;
+            runtime()?.block_on(djtop::ui::run(Some(cli.listen), replay, config))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -11,6 +11,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Lines longer than this are skipped and counted as malformed.
 pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
+// Query is the large variant and nearly every event is one: boxing it would add an allocation
+// per query for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -59,6 +62,9 @@ pub struct Hello {
     pub databases: Vec<Database>,
     #[serde(default)]
     pub root: Option<String>,
+    /// Table → model label (`blog_book` → `blog.Book`), to name models from SQL alone.
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, String>,
     pub ts: f64,
 }
 
@@ -130,6 +136,93 @@ pub struct Query {
     pub stack: Vec<Frame>,
     #[serde(default)]
     pub error: Option<String>,
+    /// The ORM call that ran the statement, when the shim knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orm: Option<Orm>,
+    /// The lazy relation access that ran the statement, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<Rel>,
+}
+
+/// Keyword lookups (`{"pk": 7}`), kept as `(name, JSON text)` pairs so they hash and compare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Lookups(pub Vec<(String, String)>);
+
+impl Serialize for Lookups {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.0 {
+            map.insert(
+                k.clone(),
+                serde_json::from_str(v).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lookups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        Ok(Lookups(
+            map.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Orm {
+    pub model: String,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookups: Option<Lookups>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rel {
+    pub model: String,
+    pub field: String,
+    pub kind: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookups: Option<Lookups>,
+    #[serde(default)]
+    pub prefetched: bool,
+    #[serde(default)]
+    pub origin: Option<Origin>,
+}
+
+impl Rel {
+    /// True for relations that hold many objects (managers): they need prefetch_related.
+    pub fn is_many(&self) -> bool {
+        is_many_kind(&self.kind)
+    }
+}
+
+pub fn is_many_kind(kind: &str) -> bool {
+    matches!(kind, "reverse_fk" | "m2m" | "generic_many")
+}
+
+/// How a model instance was loaded (see docs/protocol.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub how: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub to_attr: Option<String>,
+    #[serde(default)]
+    pub site: Option<Frame>,
+    #[serde(default)]
+    pub rows: Option<u64>,
+    #[serde(default)]
+    pub qid: Option<u64>,
+    #[serde(default)]
+    pub origin: Option<Box<Origin>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +317,29 @@ mod tests {
     fn oversized_line_is_rejected_before_parsing() {
         let big = vec![b' '; MAX_LINE + 1];
         assert_eq!(parse_line(&big), Err(ParseError::TooLong(MAX_LINE + 1)));
+    }
+
+    #[test]
+    fn relation_attribution_parses() {
+        let line = r#"{"type":"query","sid":"s","rid":"r","qid":5,"alias":"default","vendor":"sqlite","sql":"SELECT 1","ts":1.0,"ms":0.1,
+            "orm":{"model":"blog.Book","op":"get","lookups":{"pk":7}},
+            "rel":{"model":"blog.Tag","field":"created_by","kind":"fk","target":"auth.User","op":"load",
+              "origin":{"how":"prefetch","model":"blog.Article","field":"tags",
+                "origin":{"how":"queryset","model":"blog.Article","site":["blog/views.py",25,"v"],"rows":30}}}}"#;
+        let Event::Query(q) = parse_line(line.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let orm = q.orm.unwrap();
+        assert_eq!(
+            orm.lookups.unwrap().0,
+            vec![("pk".to_owned(), "7".to_owned())]
+        );
+        let rel = q.rel.unwrap();
+        let origin = rel.origin.unwrap();
+        assert_eq!(origin.how, "prefetch");
+        let root = origin.origin.unwrap();
+        assert_eq!(root.site.unwrap().line(), 25);
+        assert_eq!(root.rows, Some(30));
     }
 
     #[test]

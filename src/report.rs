@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{self, Summary};
+use crate::analysis::{self, Config, Finding, Summary};
 use crate::store::Store;
 
 pub const REPORT_VERSION: u32 = 1;
@@ -30,7 +30,7 @@ pub struct RequestReport {
     pub sql_time_ms: f64,
     pub duplicate_queries: usize,
     pub similar_queries: usize,
-    pub findings: Vec<serde_json::Value>,
+    pub findings: Vec<Finding>,
 }
 
 /// Round to microseconds so reports are readable and stable.
@@ -38,7 +38,7 @@ fn round_ms(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
 
-pub fn build(store: &Store) -> Report {
+pub fn build(store: &Store, config: Config) -> Report {
     let requests = store
         .requests
         .iter()
@@ -63,7 +63,7 @@ pub fn build(store: &Store) -> Report {
                 sql_time_ms: round_ms(sql_ms),
                 duplicate_queries,
                 similar_queries,
-                findings: Vec::new(),
+                findings: analysis::findings(store, i, config),
             }
         })
         .collect();
@@ -116,7 +116,24 @@ pub fn to_text(report: &Report) -> String {
                 r.similar_queries, r.duplicate_queries
             );
         }
+        for f in &r.findings {
+            let what = match (&f.model, &f.field) {
+                (Some(m), Some(field)) => format!("{m}.{field}"),
+                (Some(m), None) => m.clone(),
+                _ => String::new(),
+            };
+            let _ = write!(out, "\n  ! {} {what}: {}", f.kind, f.title);
+            if let Some(c) = &f.callsite {
+                let _ = write!(out, "\n      at       {c}");
+            }
+            if let Some(q) = &f.queryset {
+                let _ = write!(out, "\n      queryset {q}");
+            }
+            let _ = write!(out, "\n      fix      {}", f.fix);
+        }
     }
+    let findings: usize = report.requests.iter().map(|r| r.findings.len()).sum();
+    let _ = write!(out, "\n\n{findings} findings");
     out.push('\n');
     out
 }
@@ -124,6 +141,10 @@ pub fn to_text(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn build(store: &Store) -> Report {
+        super::build(store, Config::default())
+    }
 
     fn examples() -> Store {
         let mut store = Store::new();

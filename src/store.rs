@@ -63,6 +63,7 @@ pub struct Process {
     pub python: Option<String>,
     pub databases: Vec<protocol::Database>,
     pub root: Option<String>,
+    pub models: std::collections::BTreeMap<String, String>,
     pub connected: bool,
     /// How many times a `hello` arrived for this sid (1 = first connect).
     pub hellos: u32,
@@ -80,6 +81,7 @@ impl Process {
             python: None,
             databases: Vec::new(),
             root: None,
+            models: Default::default(),
             connected: true,
             hellos: 0,
             events: 0,
@@ -145,6 +147,10 @@ pub struct Query {
     pub rows: Option<i64>,
     pub stack: u32,
     pub error: Option<Box<str>>,
+    /// Interned [`protocol::Orm`], when the shim knew the ORM call.
+    pub orm: Option<u32>,
+    /// Interned [`protocol::Rel`], when a lazy relation access ran the query.
+    pub rel: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +166,8 @@ pub struct Store {
     /// Fingerprint id of each interned SQL text (index = SQL id), computed once per text.
     sql_fingerprint: Vec<u32>,
     fingerprints: Interner<Box<str>>,
+    orms: Interner<protocol::Orm>,
+    rels: Interner<protocol::Rel>,
     /// Lines the collector or loader could not use.
     pub malformed: u64,
     /// Bumped on every change so views can tell when to rebuild.
@@ -184,6 +192,7 @@ impl Store {
                 p.python = h.python;
                 p.databases = h.databases;
                 p.root = h.root;
+                p.models = h.models;
                 p.connected = true;
                 p.hellos += 1;
             }
@@ -224,6 +233,8 @@ impl Store {
                     rows: q.rows.filter(|r| *r >= 0),
                     stack: self.stacks.intern(q.stack),
                     error: q.error.map(String::into_boxed_str),
+                    orm: q.orm.map(|o| self.orms.intern(o)),
+                    rel: q.rel.map(|r| self.rels.intern(r)),
                 };
                 let id = self.queries.len();
                 let req = &mut self.requests[request];
@@ -304,6 +315,14 @@ impl Store {
 
     pub fn stack(&self, q: &Query) -> &[Frame] {
         self.stacks.get(q.stack)
+    }
+
+    pub fn orm(&self, q: &Query) -> Option<&protocol::Orm> {
+        q.orm.map(|id| self.orms.get(id))
+    }
+
+    pub fn rel(&self, q: &Query) -> Option<&protocol::Rel> {
+        q.rel.map(|id| self.rels.get(id))
     }
 
     pub fn alias(&self, q: &Query) -> &str {

@@ -5,12 +5,18 @@ Frames are walked with ``f_back`` from sys._getframe(); each code file is classi
 frame plus ``f_lineno`` for the frames kept. No traceback or inspect calls.
 
 In an async view the ORM runs in a sync_to_async worker thread whose stack holds no view
-frames; the view is found by walking the request's asyncio task down its await chain.
+frames. The awaiting chain (view line, helpers) is captured where it is still a plain call
+stack: on the event loop's thread, inside ``SyncToAsync.__call__``, before the work is handed
+to the thread; a ContextVar carries it into the worker (asgiref copies the context). No race
+with the loop and no waiting. Walking the request's asyncio task is the fallback for work that
+reaches a thread some other way.
 """
 
+import contextvars
 import gc
 import os
 import site
+import sys
 import sysconfig
 import threading
 import time
@@ -20,6 +26,8 @@ _HIDDEN_MODULES = ("django", "asgiref", "djtop")
 SETTLE_SECONDS = 0.01  # longest wait for the request's task to reach its await
 
 _cache = {}  # co_filename -> display path, or None when hidden
+# App frames of the coroutine chain that awaited the current sync_to_async call.
+_awaiting = contextvars.ContextVar("djtop_awaiting", default=None)
 _root = os.getcwd()
 _depth = 20
 _hidden_modules = _HIDDEN_MODULES
@@ -33,6 +41,55 @@ def configure(root, depth=20, hide_modules=()):
     _hidden_modules = _HIDDEN_MODULES + tuple(hide_modules)
     _hidden_dirs = _library_dirs()
     _cache.clear()
+    _hook_sync_to_async()
+
+
+def _hook_sync_to_async():
+    """Wrap asgiref's SyncToAsync.__call__ (once) to remember who awaited it."""
+    try:
+        from asgiref.sync import SyncToAsync
+    except Exception:
+        return
+    original = SyncToAsync.__call__
+    if getattr(original, "_djtop", False):
+        return
+
+    async def __call__(self, *args, **kwargs):
+        token = None
+        try:
+            # Frame 0 is this wrapper; its caller is the awaiting coroutine, running now.
+            token = _awaiting.set(_walk(sys._getframe(1), _depth)[0])
+        except Exception:
+            pass
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            if token is not None:
+                _awaiting.reset(token)
+
+    __call__._djtop = True
+    __call__.__wrapped__ = original
+    SyncToAsync.__call__ = __call__
+
+
+def _walk(frame, limit, stop=None):
+    """App frames from ``frame`` outwards; stops before a frame running ``stop`` (a code
+    object) and then says so."""
+    out = []
+    cache = _cache
+    while frame is not None and len(out) < limit:
+        code = frame.f_code
+        if code is stop:
+            return out, True
+        filename = code.co_filename
+        try:
+            shown = cache[filename]
+        except KeyError:
+            shown = cache[filename] = _classify(filename, frame)
+        if shown is not None:
+            out.append((shown, frame.f_lineno or 0, code.co_name))
+        frame = frame.f_back
+    return out, False
 
 
 def _library_dirs():
@@ -102,23 +159,14 @@ def capture(frame, task=None, loop_thread=None):
     where asgiref's worker thread began running the sync code, and continues in the task's
     coroutines instead.
     """
-    out = []
     cache = _cache
     depth = _depth
-    crossed = False
-    while frame is not None and len(out) < depth:
-        code = frame.f_code
-        if task is not None and code is _THREAD_HANDLER:
-            crossed = True
-            break
-        filename = code.co_filename
-        try:
-            shown = cache[filename]
-        except KeyError:
-            shown = cache[filename] = _classify(filename, frame)
-        if shown is not None:
-            out.append((shown, frame.f_lineno or 0, code.co_name))
-        frame = frame.f_back
+    out, crossed = _walk(frame, depth, _THREAD_HANDLER if task is not None else None)
+    if crossed:
+        awaiting = _awaiting.get()
+        if awaiting is not None:
+            out.extend(awaiting[: depth - len(out)])
+            return out
     if task is not None and (crossed or not out) and len(out) < depth:
         settle = loop_thread is not None and threading.get_ident() != loop_thread
         for frame in task_frames(task, settle=settle):

@@ -2,10 +2,12 @@
 //! summaries. Nothing here knows about terminals or sockets; the UI and the report only show
 //! what these functions return.
 
+mod findings;
 mod fingerprint;
 
 use std::collections::HashMap;
 
+pub use findings::{findings, Config, Finding};
 pub use fingerprint::fingerprint;
 
 use crate::store::{QueryId, RequestId, Store};

@@ -17,6 +17,8 @@ pub enum Action {
     Up(usize),
     Top,
     Bottom,
+    /// Open the findings of the selected request.
+    Findings,
 }
 
 /// Which views a binding applies to.
@@ -25,6 +27,8 @@ pub enum Scope {
     All,
     Lists,
     Nested,
+    /// The request list and a request's query list.
+    Request,
 }
 
 impl Scope {
@@ -33,6 +37,7 @@ impl Scope {
             Scope::All => true,
             Scope::Lists => !matches!(view, View::Detail(..)),
             Scope::Nested => !matches!(view, View::Requests),
+            Scope::Request => matches!(view, View::Requests | View::Queries(_)),
         }
     }
 }
@@ -96,6 +101,13 @@ pub const KEYS: &[Binding] = &[
     shown(KeyCode::Enter, Action::Enter, Scope::Lists, "enter", "open"),
     key(KeyCode::Char('l'), Action::Enter, Scope::Lists),
     key(KeyCode::Right, Action::Enter, Scope::Lists),
+    shown(
+        KeyCode::Char('f'),
+        Action::Findings,
+        Scope::Request,
+        "f",
+        "findings",
+    ),
     shown(KeyCode::Esc, Action::Back, Scope::Nested, "esc", "back"),
     key(KeyCode::Char('h'), Action::Back, Scope::Nested),
     key(KeyCode::Left, Action::Back, Scope::Nested),

@@ -3,6 +3,7 @@
 //! store, feeds it collector batches and redraws at most every frame tick.
 
 mod detail;
+mod findings;
 mod keys;
 mod queries;
 mod requests;
@@ -18,7 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::analysis::{self, Summary};
+use crate::analysis::{self, Config, Finding, Summary};
 use crate::store::{QueryId, RequestId, Store};
 
 pub use keys::{Action, KEYS};
@@ -29,6 +30,10 @@ pub use terminal::run;
 pub enum View {
     Requests,
     Queries(RequestId),
+    /// The findings of a request.
+    Findings(RequestId),
+    /// The member queries of one finding (index into the request's findings).
+    Members(RequestId, usize),
     Detail(RequestId, QueryId),
 }
 
@@ -39,26 +44,58 @@ pub struct App {
     pub selected_request: Option<RequestId>,
     /// Selected row in the query list (index into the request's queries).
     pub selected_query: usize,
+    pub selected_finding: usize,
     pub detail_scroll: u16,
+    pub config: Config,
     /// What the status line says we listen on (or replay).
     pub source: String,
     pub color: bool,
     pub quit: bool,
     summaries: HashMap<RequestId, (usize, Summary)>,
+    findings: HashMap<RequestId, (usize, std::rc::Rc<Vec<Finding>>)>,
 }
 
 impl App {
-    pub fn new(store: Store, source: String, color: bool) -> Self {
+    pub fn new(store: Store, source: String, color: bool, config: Config) -> Self {
         Self {
             store,
             views: vec![View::Requests],
             selected_request: None,
             selected_query: 0,
+            selected_finding: 0,
             detail_scroll: 0,
+            config,
             source,
             color,
             quit: false,
             summaries: HashMap::new(),
+            findings: HashMap::new(),
+        }
+    }
+
+    /// Findings of a request, recomputed only when its query count changed.
+    pub fn findings(&mut self, id: RequestId) -> std::rc::Rc<Vec<Finding>> {
+        let n = self.store.requests[id].queries.len();
+        if let Some((count, f)) = self.findings.get(&id) {
+            if *count == n {
+                return f.clone();
+            }
+        }
+        let f = std::rc::Rc::new(analysis::findings(&self.store, id, self.config));
+        self.findings.insert(id, (n, f.clone()));
+        f
+    }
+
+    /// The queries a query list shows: all of a request's, or one finding's members.
+    pub fn listed_queries(&mut self, view: View) -> Vec<QueryId> {
+        match view {
+            View::Queries(req) => self.store.requests[req].queries.clone(),
+            View::Members(req, i) => self
+                .findings(req)
+                .get(i)
+                .map(|f| f.members.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
@@ -119,6 +156,18 @@ impl App {
             Action::Up(n) => self.move_by(-distance(n, page)),
             Action::Top => self.move_to(0),
             Action::Bottom => self.move_to(usize::MAX),
+            Action::Findings => {
+                let req = match self.view() {
+                    View::Requests => self.current_request(),
+                    View::Queries(r) => Some(r),
+                    _ => None,
+                };
+                if let Some(r) = req {
+                    self.selected_request = self.selected_request.or(Some(r));
+                    self.selected_finding = 0;
+                    self.views.push(View::Findings(r));
+                }
+            }
         }
     }
 
@@ -131,20 +180,28 @@ impl App {
                     self.views.push(View::Queries(id));
                 }
             }
-            View::Queries(req) => {
-                if let Some(&q) = self.store.requests[req].queries.get(self.selected_query) {
+            view @ (View::Queries(req) | View::Members(req, _)) => {
+                if let Some(&q) = self.listed_queries(view).get(self.selected_query) {
                     self.detail_scroll = 0;
                     self.views.push(View::Detail(req, q));
+                }
+            }
+            View::Findings(req) => {
+                if self.selected_finding < self.findings(req).len() {
+                    self.selected_query = 0;
+                    self.views.push(View::Members(req, self.selected_finding));
                 }
             }
             View::Detail(..) => {}
         }
     }
 
-    fn list_len(&self) -> usize {
+    fn list_len(&mut self) -> usize {
         match self.view() {
             View::Requests => self.store.requests.len(),
             View::Queries(req) => self.store.requests[req].queries.len(),
+            View::Members(req, i) => self.findings(req).get(i).map_or(0, |f| f.members.len()),
+            View::Findings(req) => self.findings(req).len(),
             View::Detail(..) => usize::MAX,
         }
     }
@@ -152,7 +209,8 @@ impl App {
     fn position(&self) -> usize {
         match self.view() {
             View::Requests => self.request_position(),
-            View::Queries(_) => self.selected_query,
+            View::Queries(_) | View::Members(..) => self.selected_query,
+            View::Findings(_) => self.selected_finding,
             View::Detail(..) => self.detail_scroll as usize,
         }
     }
@@ -177,7 +235,8 @@ impl App {
                     Some(self.store.requests.len() - 1 - pos)
                 };
             }
-            View::Queries(_) => self.selected_query = pos,
+            View::Queries(_) | View::Members(..) => self.selected_query = pos,
+            View::Findings(_) => self.selected_finding = pos,
             View::Detail(..) => self.detail_scroll = pos.min(u16::MAX as usize) as u16,
         }
     }
@@ -207,7 +266,10 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     } else {
         match app.view() {
             View::Requests => requests::draw(frame, body, app),
-            View::Queries(req) => queries::draw(frame, body, app, req),
+            view @ (View::Queries(req) | View::Members(req, _)) => {
+                queries::draw(frame, body, app, req, view)
+            }
+            View::Findings(req) => findings::draw(frame, body, app, req),
             View::Detail(req, q) => detail::draw(frame, body, app, req, q),
         }
     }
@@ -228,6 +290,14 @@ fn breadcrumbs(app: &App) -> Line<'static> {
                     None => req.path.clone(),
                 };
                 truncate(&what, 60)
+            }
+            View::Findings(_) => "findings".to_owned(),
+            View::Members(r, i) => {
+                let n = app
+                    .findings
+                    .get(&r)
+                    .and_then(|(_, f)| f.get(i).map(|f| f.kind));
+                n.unwrap_or("finding").replace('_', " ")
             }
             View::Detail(r, q) => {
                 let pos = app.store.requests[r].queries.iter().position(|&x| x == q);

@@ -10,14 +10,16 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::style::Styles;
-use super::{list_rows, truncate, window_start, App};
+use super::{list_rows, truncate, window_start, App, View};
 use crate::highlight::list_line;
 use crate::store::RequestId;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, view: View) {
     let st = Styles::new(app.color);
     let summary = app.summary(request);
-    let [head, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
+    let findings = app.findings(request);
+    let ids = app.listed_queries(view);
+    let [head, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
 
     let req = &app.store.requests[request];
     let process = &app.store.processes[req.process];
@@ -49,8 +51,33 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
         st.dim,
     )];
     where_.push(Span::styled(format!(" · {}", process.label()), st.dim));
+    // The third line leads with what to do: the finding's fix.
+    let lead = match view {
+        View::Members(_, i) => findings.get(i).map(|f| {
+            (
+                f,
+                format!("{} of {} queries: ", f.queries, summary.query_count),
+            )
+        }),
+        _ => findings.first().map(|f| {
+            let more = if findings.len() > 1 {
+                format!(" (+{} more, f)", findings.len() - 1)
+            } else {
+                " (f)".to_owned()
+            };
+            (f, format!("{}{more}: ", f.title))
+        }),
+    };
+    let third = match lead {
+        Some((f, label)) => Line::from(vec![
+            Span::styled("! ", st.bad),
+            Span::styled(label, st.warn),
+            Span::styled(f.fix.clone(), st.good),
+        ]),
+        None => Line::from(Span::styled("no findings", st.dim)),
+    };
     frame.render_widget(
-        Paragraph::new(vec![Line::from(info), Line::from(where_)]),
+        Paragraph::new(vec![Line::from(info), Line::from(where_), third]),
         head,
     );
 
@@ -61,7 +88,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
     }
 
     let rows_available = list_rows(list);
-    let ids = &app.store.requests[request].queries;
     let selected = app.selected_query.min(ids.len().saturating_sub(1));
     let start = window_start(selected, rows_available, ids.len());
     let sql_width = (list.width as usize).saturating_sub(36).max(10);
@@ -74,10 +100,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
         .take(rows_available)
         .map(|(i, &qid)| {
             let q = &app.store.queries[qid];
+            let number = app.store.requests[request]
+                .queries
+                .binary_search(&qid)
+                .map_or(i + 1, |p| p + 1);
             let share = q.ms / total * 100.0;
             let repeats = shape_count[&app.store.fingerprint_id(q)];
             let mut row = Row::new(vec![
-                Cell::from(Line::from((i + 1).to_string()).right_aligned()),
+                Cell::from(Line::from(number.to_string()).right_aligned()),
                 Cell::from(
                     Line::from(format!("+{:.1}", (q.ts - t0).max(0.0) * 1000.0)).right_aligned(),
                 ),

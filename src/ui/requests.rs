@@ -15,7 +15,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     let len = app.store.requests.len();
     let selected = app.request_position();
     let start = window_start(selected, rows_available, len);
-    let path_width = (area.width as usize).saturating_sub(62).max(10);
+    let path_width = (area.width as usize).saturating_sub(66).max(10);
 
     let ids: Vec<usize> = app
         .request_order()
@@ -25,6 +25,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     let mut rows = Vec::with_capacity(ids.len());
     for (offset, id) in ids.into_iter().enumerate() {
         let summary = app.summary(id);
+        let findings = app.findings(id).len();
         let req = &app.store.requests[id];
         let heavy = heaviness(summary.query_count, summary.sql_ms);
         let count_style = match heavy {
@@ -61,7 +62,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
             .pid
             .map(|p| p.to_string())
             .unwrap_or_default();
+        let mark = if findings > 0 {
+            Span::styled(format!("!{findings}"), st.bad)
+        } else {
+            Span::raw("")
+        };
         let mut row = Row::new(vec![
+            Cell::from(mark),
             Cell::from(Span::styled(method, st.accent)),
             Cell::from(truncate(&req.path, path_width)),
             Cell::from(status),
@@ -80,12 +87,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
         rows.push(row);
     }
     let header = Row::new(vec![
-        "METHOD", "PATH", "STATUS", "MS", "QUERIES", "SQL MS", "SIM/DUP", "PID",
+        "", "METHOD", "PATH", "STATUS", "MS", "QUERIES", "SQL MS", "SIM/DUP", "PID",
     ])
     .style(st.header);
     let table = Table::new(
         rows,
         [
+            Constraint::Length(3),
             Constraint::Length(8),
             Constraint::Min(10),
             Constraint::Length(6),

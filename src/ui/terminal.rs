@@ -16,18 +16,25 @@ use crate::store::Store;
 const FRAME: Duration = Duration::from_millis(33);
 
 /// Run the TUI: live on `address`, or over a loaded recording.
-pub async fn run(address: Option<Address>, replay: Option<(Store, String)>) -> Result<()> {
+pub async fn run(
+    address: Option<Address>,
+    replay: Option<(Store, String)>,
+    config: crate::analysis::Config,
+) -> Result<()> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let (app, server) = match replay {
-        Some((store, name)) => (App::new(store, format!("replay {name}"), color), None),
+        Some((store, name)) => (
+            App::new(store, format!("replay {name}"), color, config),
+            None,
+        ),
         None => {
             let address = address.expect("live mode has an address");
             // Bind before touching the terminal so a busy port is a plain one-line error.
             let collector = Collector::bind(&address).await?;
             let source = collector.address().to_string();
             let server = tokio::spawn(collector.serve(tx, false));
-            (App::new(Store::new(), source, color), Some(server))
+            (App::new(Store::new(), source, color, config), Some(server))
         }
     };
     crate::highlight::warm_up();

@@ -5,6 +5,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::*;
+use crate::analysis::Config;
 use crate::protocol::parse_line;
 
 fn key(c: KeyCode) -> KeyEvent {
@@ -16,7 +17,7 @@ fn examples_app() -> App {
     for l in include_str!("../../tests/protocol/examples.ndjson").lines() {
         store.apply(parse_line(l.as_bytes()).unwrap());
     }
-    App::new(store, "127.0.0.1:7878".into(), false)
+    App::new(store, "127.0.0.1:7878".into(), false, Config::default())
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
@@ -91,9 +92,78 @@ fn detail_screen() {
 
 #[test]
 fn welcome_screen_tells_what_to_add() {
-    let mut app = App::new(Store::new(), "127.0.0.1:7878".into(), false);
+    let mut app = App::new(
+        Store::new(),
+        "127.0.0.1:7878".into(),
+        false,
+        Config::default(),
+    );
     let s = screen(&mut app, 110, 18);
     assert!(s.contains("listening on 127.0.0.1:7878"));
     assert!(s.contains("djtop.middleware.DjtopMiddleware"));
     insta::assert_snapshot!(s);
+}
+
+/// A request with the seeds' canonical N+1: tags prefetched, then `tag.created_by` per tag.
+fn n_plus_one_app() -> App {
+    let mut store = Store::new();
+    let lines = [
+        r#"{"type":"hello","v":1,"sid":"s","pid":7,"argv":["manage.py","runserver"],"ts":0.0}"#.to_owned(),
+        r#"{"type":"request","sid":"s","rid":"r","kind":"http","method":"GET","path":"/articles/","ts":1.0}"#.to_owned(),
+    ];
+    for l in &lines {
+        store.apply(parse_line(l.as_bytes()).unwrap());
+    }
+    for i in 0..12 {
+        let q = serde_json::json!({"type":"query","sid":"s","rid":"r","qid":i,"alias":"default","vendor":"sqlite",
+            "sql":"SELECT \"auth_user\".\"id\", \"auth_user\".\"username\" FROM \"auth_user\" WHERE \"auth_user\".\"id\" = %s LIMIT 21",
+            "params":[i % 4],"ts":1.0 + i as f64 * 0.001,"ms":0.25,"stack":[["blog/views.py",27,"article_list"]],
+            "rel":{"model":"blog.Tag","field":"created_by","kind":"fk","target":"auth.User","op":"load",
+                "origin":{"how":"prefetch","model":"blog.Article","field":"tags",
+                    "origin":{"how":"queryset","model":"blog.Article","site":["blog/views.py",25,"article_list"],"rows":4}}}});
+        store.apply(parse_line(q.to_string().as_bytes()).unwrap());
+    }
+    let end = r#"{"type":"end","sid":"s","rid":"r","status":200,"route":"articles/","view":"blog.views.article_list","ms":9.0}"#;
+    store.apply(parse_line(end.as_bytes()).unwrap());
+    App::new(store, "127.0.0.1:7878".into(), false, Config::default())
+}
+
+#[test]
+fn findings_drill_down_to_member_queries_and_detail() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Char('f')), 10);
+    assert_eq!(app.view(), View::Findings(0));
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert_eq!(app.view(), View::Members(0, 0));
+    app.handle_key(key(KeyCode::Char('G')), 10);
+    assert_eq!(app.selected_query, 11);
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert_eq!(app.view(), View::Detail(0, 11));
+    app.handle_key(key(KeyCode::Esc), 10);
+    app.handle_key(key(KeyCode::Esc), 10);
+    assert_eq!(app.view(), View::Findings(0));
+    app.handle_key(key(KeyCode::Char('f')), 10);
+    assert_eq!(
+        app.view(),
+        View::Findings(0),
+        "f does nothing inside the findings panel"
+    );
+}
+
+#[test]
+fn findings_screens() {
+    let mut app = n_plus_one_app();
+    let list = screen(&mut app, 120, 6);
+    assert!(
+        list.contains("!1"),
+        "the request list marks findings:\n{list}"
+    );
+    app.handle_key(key(KeyCode::Char('f')), 10);
+    let panel = screen(&mut app, 120, 14);
+    assert!(
+        panel.contains(r#"Prefetch("tags", queryset=Tag.objects.select_related("created_by"))"#)
+    );
+    insta::assert_snapshot!("findings_panel", panel);
+    app.handle_key(key(KeyCode::Enter), 10);
+    insta::assert_snapshot!("finding_members", screen(&mut app, 120, 12));
 }

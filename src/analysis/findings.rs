@@ -1,0 +1,642 @@
+//! Findings (docs/n-plus-one.md): a request's queries in, named problems with the code to paste
+//! out. Relation findings come from the shim's `rel` attribution (which lazy access ran the
+//! query and how its instance was loaded); ORM findings from `orm` and the SQL itself.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::protocol::{is_many_kind, Lookups, Origin, Rel};
+use crate::store::{Query, QueryId, RequestId, Store};
+
+/// Thresholds; one place, documented in docs/n-plus-one.md.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    /// A finding needs at least this many queries of one shape from one place.
+    pub min_repeats: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { min_repeats: 3 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub model: Option<String>,
+    pub field: Option<String>,
+    /// How many queries the finding explains.
+    pub queries: usize,
+    /// Where the lazy access (or repeated call) happens: `file:line`, innermost app frame.
+    pub callsite: Option<String>,
+    /// Where the queryset to change was evaluated: `file:line`.
+    pub queryset: Option<String>,
+    /// Code to paste.
+    pub fix: String,
+    /// One line for people.
+    pub title: String,
+    /// SQL time of the member queries.
+    pub ms: f64,
+    /// The member queries, in execution order.
+    #[serde(skip)]
+    pub members: Vec<QueryId>,
+}
+
+/// All findings of one request, most queries first.
+pub fn findings(store: &Store, request: RequestId, config: Config) -> Vec<Finding> {
+    let ids = &store.requests[request].queries;
+    let mut out = relation_findings(store, ids, config);
+    out.extend(get_per_row(store, ids, config));
+    out.extend(repeated_writes(store, ids, config));
+    let explained: HashSet<QueryId> = out.iter().flat_map(|f| f.members.iter().copied()).collect();
+    out.extend(duplicates(store, ids, &explained, config));
+    out.sort_by(|a, b| {
+        b.queries
+            .cmp(&a.queries)
+            .then(a.members[0].cmp(&b.members[0]))
+    });
+    out
+}
+
+/// `blog.Tag` → `Tag`.
+fn class(label: &str) -> &str {
+    label.rsplit('.').next().unwrap_or(label)
+}
+
+fn site(frame: &crate::protocol::Frame) -> String {
+    format!("{}:{}", frame.file(), frame.line())
+}
+
+fn callsite(store: &Store, q: &Query) -> Option<String> {
+    store.stack(q).first().map(site)
+}
+
+/// A JSON literal as Python source: `true` → `True`, `null` → `None`; strings, numbers, lists
+/// and dicts read the same in both.
+fn py_literal(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(v) => py_value(&v),
+        Err(_) => json.to_owned(),
+    }
+}
+
+fn py_value(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(py_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    py_value(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn kwargs(lookups: Option<&Lookups>) -> String {
+    lookups
+        .map(|l| {
+            l.0.iter()
+                .map(|(k, v)| format!("{k}={}", py_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+// ---- relation findings ------------------------------------------------------------------------
+
+/// One step of a relation path: `instance_model.field`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Hop {
+    model: String,
+    field: String,
+}
+
+/// Where a chain of lazy loads starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Root {
+    /// A queryset evaluated at `site`.
+    Queryset {
+        model: String,
+        site: Option<String>,
+    },
+    /// Instances that a prefetch of `model.field` loaded; `site` is where the outer queryset
+    /// was evaluated.
+    Prefetch {
+        model: String,
+        field: String,
+        to_attr: Option<String>,
+        site: Option<String>,
+    },
+    /// A single object (`get()`): its lazy loads are not an N+1.
+    Single,
+    Unknown,
+}
+
+impl Root {
+    fn site(&self) -> Option<String> {
+        match self {
+            Root::Queryset { site, .. } | Root::Prefetch { site, .. } => site.clone(),
+            _ => None,
+        }
+    }
+}
+
+fn outermost_site(origin: &Origin) -> Option<String> {
+    let mut o = origin;
+    loop {
+        match &o.origin {
+            Some(parent) => o = parent,
+            None => return o.site.as_ref().map(site),
+        }
+    }
+}
+
+/// The path from the root to the relation that ran the query, and the root.
+fn chain(rel: &Rel) -> (Vec<Hop>, Root) {
+    let mut hops = vec![Hop {
+        model: rel.model.clone(),
+        field: rel.field.clone(),
+    }];
+    let mut origin = rel.origin.as_ref();
+    let root = loop {
+        let Some(o) = origin else { break Root::Unknown };
+        match o.how.as_str() {
+            "lazy" | "select_related" => {
+                let (Some(model), Some(field)) = (&o.model, &o.field) else {
+                    break Root::Unknown;
+                };
+                hops.push(Hop {
+                    model: model.clone(),
+                    field: field.clone(),
+                });
+                origin = o.origin.as_deref();
+            }
+            "queryset" => {
+                break Root::Queryset {
+                    model: o.model.clone().unwrap_or_default(),
+                    site: o.site.as_ref().map(site),
+                }
+            }
+            "prefetch" => {
+                break match (&o.model, &o.field) {
+                    (Some(model), Some(field)) => Root::Prefetch {
+                        model: model.clone(),
+                        field: field.clone(),
+                        to_attr: o.to_attr.clone(),
+                        site: outermost_site(o),
+                    },
+                    _ => Root::Unknown,
+                }
+            }
+            "get" => break Root::Single,
+            _ => break Root::Unknown,
+        }
+    };
+    hops.reverse();
+    (hops, root)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RelKey {
+    root: Root,
+    path: Vec<Hop>,
+    /// `load`/`all` merge into chains; `count`, `filter`… stay apart.
+    op: String,
+    lookups: Option<Lookups>,
+}
+
+struct RelGroup {
+    key: RelKey,
+    leaf: Rel,
+    members: Vec<QueryId>,
+}
+
+fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
+    // What each relation is (fk, m2m…), from every attributed query seen: intermediate hops of
+    // a chain carry only model and field.
+    let mut kinds: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
+    let mut groups: Vec<RelGroup> = Vec::new();
+    let mut index: HashMap<RelKey, usize> = HashMap::new();
+    for &id in ids {
+        let q = &store.queries[id];
+        let Some(rel) = store.rel(q) else { continue };
+        kinds
+            .entry((rel.model.clone(), rel.field.clone()))
+            .or_insert_with(|| (rel.kind.clone(), rel.target.clone()));
+        let (path, root) = chain(rel);
+        if root == Root::Single {
+            continue;
+        }
+        let op = match rel.op.as_str() {
+            "load" | "all" => "load".to_owned(),
+            other => other.to_owned(),
+        };
+        let key = RelKey {
+            root,
+            path,
+            op,
+            lookups: rel.lookups.clone(),
+        };
+        let at = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push(RelGroup {
+                key,
+                leaf: rel.clone(),
+                members: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[at].members.push(id);
+    }
+
+    // A chain is one finding with its longest path: fold `author` into `author__profile`.
+    let mut absorbed = vec![false; groups.len()];
+    for i in 0..groups.len() {
+        if groups[i].key.op != "load" {
+            continue;
+        }
+        let longer = (0..groups.len()).find(|&j| {
+            let (a, b) = (&groups[i].key, &groups[j].key);
+            j != i
+                && !absorbed[j]
+                && b.op == "load"
+                && b.root == a.root
+                && b.path.len() > a.path.len()
+                && b.path.starts_with(&a.path)
+        });
+        if let Some(j) = longer {
+            let members = std::mem::take(&mut groups[i].members);
+            groups[j].members.extend(members);
+            groups[j].members.sort_unstable();
+            absorbed[i] = true;
+        }
+    }
+
+    let kind_of = |hop: &Hop| -> String {
+        kinds
+            .get(&(hop.model.clone(), hop.field.clone()))
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| "fk".to_owned())
+    };
+    let target_of = |hop: &Hop, next: Option<&Hop>| -> String {
+        next.map(|h| h.model.clone())
+            .or_else(|| {
+                kinds
+                    .get(&(hop.model.clone(), hop.field.clone()))
+                    .and_then(|(_, t)| t.clone())
+            })
+            .unwrap_or_default()
+    };
+
+    let mut out = Vec::new();
+    for (g, _) in groups.iter().zip(&absorbed).filter(|(_, a)| !**a) {
+        if g.members.len() < config.min_repeats {
+            continue;
+        }
+        let path = &g.key.path;
+        let joined = path
+            .iter()
+            .map(|h| h.field.as_str())
+            .collect::<Vec<_>>()
+            .join("__");
+        let many: Vec<bool> = path.iter().map(|h| is_many_kind(&kind_of(h))).collect();
+        let first = &path[0];
+        let leaf_field = &path[path.len() - 1].field;
+        let (kind, inner, title) = match g.key.op.as_str() {
+            "count" | "exists" | "aggregate" => (
+                "count_per_row",
+                format!("annotate(Count(\"{joined}\"))"),
+                format!(
+                    ".{}() on {}.{} runs once per row",
+                    g.key.op,
+                    class(&g.leaf.model),
+                    leaf_field
+                ),
+            ),
+            "load" if g.leaf.kind == "deferred" => (
+                "n_plus_one",
+                format!("only(…, \"{leaf_field}\")  # or drop \"{leaf_field}\" from defer()"),
+                format!(
+                    "deferred field {}.{} loaded once per row",
+                    class(&g.leaf.model),
+                    leaf_field
+                ),
+            ),
+            "load" => {
+                let fix = if many.iter().all(|m| !m) {
+                    format!("select_related(\"{joined}\")")
+                } else if many[0] && many[1..].iter().all(|m| !m) && path.len() > 1 {
+                    let rest = path[1..]
+                        .iter()
+                        .map(|h| h.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join("__");
+                    format!(
+                        "prefetch_related(Prefetch(\"{}\", queryset={}.objects.select_related(\"{rest}\")))",
+                        first.field,
+                        class(&target_of(first, path.get(1)))
+                    )
+                } else {
+                    format!("prefetch_related(\"{joined}\")")
+                };
+                let title = if path.len() > 1 {
+                    format!(
+                        "N+1: {} loaded per row ({})",
+                        joined.replace("__", "."),
+                        class(&first.model)
+                    )
+                } else {
+                    format!(
+                        "N+1: {}.{} loaded once per row",
+                        class(&first.model),
+                        first.field
+                    )
+                };
+                ("n_plus_one", fix, title)
+            }
+            op => {
+                // filter/get/first… on a related manager: the cache cannot serve it.
+                let target = class(g.leaf.target.as_deref().unwrap_or(&g.leaf.model)).to_owned();
+                let args = kwargs(g.key.lookups.as_ref());
+                (
+                    "n_plus_one",
+                    format!(
+                        "prefetch_related(Prefetch(\"{joined}\", queryset={target}.objects.filter({args}), to_attr=\"filtered_{leaf_field}\"))"
+                    ),
+                    format!(
+                        ".{op}() on {}.{} runs once per row{}",
+                        class(&g.leaf.model),
+                        leaf_field,
+                        if g.leaf.prefetched { " (it bypasses the prefetch)" } else { "" }
+                    ),
+                )
+            }
+        };
+        let fix = match &g.key.root {
+            Root::Prefetch { field, to_attr, .. } => {
+                // The instances came from a prefetch: the fix goes inside that Prefetch.
+                let to_attr = to_attr
+                    .as_ref()
+                    .map(|t| format!(", to_attr=\"{t}\""))
+                    .unwrap_or_default();
+                let inner = inner
+                    .strip_prefix("prefetch_related(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .filter(|s| s.starts_with("Prefetch("))
+                    .map(|p| format!("prefetch_related({p})"))
+                    .unwrap_or(inner);
+                format!(
+                    "Prefetch(\"{field}\", queryset={}.objects.{inner}{to_attr})",
+                    class(&first.model)
+                )
+            }
+            _ => inner,
+        };
+        let ms = g.members.iter().map(|&q| store.queries[q].ms).sum();
+        out.push(Finding {
+            kind,
+            model: Some(first.model.clone()),
+            field: Some(first.field.clone()),
+            queries: g.members.len(),
+            callsite: callsite(store, &store.queries[g.members[0]]),
+            queryset: g.key.root.site(),
+            fix,
+            title: format!("{title}: {} queries", g.members.len()),
+            ms,
+            members: g.members.clone(),
+        });
+    }
+    out
+}
+
+// ---- ORM findings -----------------------------------------------------------------------------
+
+fn is_pk_lookup(lookups: &Lookups) -> bool {
+    !lookups.0.is_empty()
+        && lookups
+            .0
+            .iter()
+            .all(|(k, _)| matches!(k.as_str(), "pk" | "id" | "pk__exact" | "id__exact"))
+}
+
+/// `.get(pk=…)` in a loop.
+fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
+    let mut groups: HashMap<(String, u32, Option<String>), Vec<QueryId>> = HashMap::new();
+    let mut order = Vec::new();
+    for &id in ids {
+        let q = &store.queries[id];
+        if q.rel.is_some() {
+            continue;
+        }
+        let Some(orm) = store.orm(q) else { continue };
+        if orm.op != "get" || !orm.lookups.as_ref().is_some_and(is_pk_lookup) {
+            continue;
+        }
+        let key = (
+            orm.model.clone(),
+            store.fingerprint_id(q),
+            callsite(store, q),
+        );
+        let members = groups.entry(key.clone()).or_default();
+        if members.is_empty() {
+            order.push(key);
+        }
+        members.push(id);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let members = groups.remove(&key)?;
+            let distinct: HashSet<&str> =
+                members.iter().map(|&q| &*store.queries[q].params).collect();
+            if members.len() < config.min_repeats || distinct.len() < 2 {
+                return None;
+            }
+            let (model, _, site) = key;
+            Some(Finding {
+                kind: "get_per_row",
+                fix: format!("{}.objects.in_bulk(ids)", class(&model)),
+                title: format!(
+                    "{}.objects.get(pk=…) once per row: {} queries",
+                    class(&model),
+                    members.len()
+                ),
+                model: Some(model),
+                field: None,
+                queries: members.len(),
+                callsite: site,
+                queryset: None,
+                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+                members,
+            })
+        })
+        .collect()
+}
+
+/// The table of `INSERT INTO "t"` / `INSERT INTO t` / `` INSERT INTO `t` ``.
+fn insert_table(sql: &str) -> Option<&str> {
+    let s = sql.trim_start();
+    let rest = s
+        .get(..12)
+        .filter(|h| h.eq_ignore_ascii_case("INSERT INTO "))?;
+    let rest = &s[rest.len()..];
+    let rest = rest.trim_start();
+    let (open, close) = match rest.chars().next()? {
+        '"' => ('"', '"'),
+        '`' => ('`', '`'),
+        '[' => ('[', ']'),
+        _ => return rest.split([' ', '(']).next(),
+    };
+    let inner = &rest[open.len_utf8()..];
+    inner.find(close).map(|end| &inner[..end])
+}
+
+/// The same INSERT, row by row.
+fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
+    let mut groups: HashMap<(u32, Option<String>), Vec<QueryId>> = HashMap::new();
+    let mut order = Vec::new();
+    for &id in ids {
+        let q = &store.queries[id];
+        if q.many || insert_table(store.sql(q)).is_none() {
+            continue;
+        }
+        let key = (store.fingerprint_id(q), callsite(store, q));
+        let members = groups.entry(key.clone()).or_default();
+        if members.is_empty() {
+            order.push(key);
+        }
+        members.push(id);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let members = groups.remove(&key)?;
+            if members.len() < config.min_repeats {
+                return None;
+            }
+            let first = &store.queries[members[0]];
+            let table = insert_table(store.sql(first)).unwrap_or_default();
+            let process = &store.processes[store.requests[first.request].process];
+            let model = store
+                .orm(first)
+                .map(|o| o.model.clone())
+                .or_else(|| process.models.get(table).cloned());
+            let name = model.as_deref().map(class).unwrap_or(table).to_owned();
+            Some(Finding {
+                kind: "repeated_write",
+                fix: format!("{name}.objects.bulk_create([{name}(…) for … in …])"),
+                title: format!(
+                    "INSERT into {table} once per row: {} queries",
+                    members.len()
+                ),
+                model,
+                field: None,
+                queries: members.len(),
+                callsite: key.1,
+                queryset: None,
+                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+                members,
+            })
+        })
+        .collect()
+}
+
+fn is_transaction(sql: &str) -> bool {
+    let head = sql
+        .trim_start()
+        .get(..8)
+        .unwrap_or(sql.trim_start())
+        .to_ascii_uppercase();
+    [
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "START TR",
+    ]
+    .iter()
+    .any(|k| head.starts_with(k))
+}
+
+/// The same statement with the same params, not explained by another finding.
+fn duplicates(
+    store: &Store,
+    ids: &[QueryId],
+    explained: &HashSet<QueryId>,
+    config: Config,
+) -> Vec<Finding> {
+    let mut groups: HashMap<(u32, &str), Vec<QueryId>> = HashMap::new();
+    let mut order = Vec::new();
+    for &id in ids {
+        let q = &store.queries[id];
+        if explained.contains(&id) || is_transaction(store.sql(q)) {
+            continue;
+        }
+        let key = (q.sql, &*q.params);
+        let members = groups.entry(key).or_default();
+        if members.is_empty() {
+            order.push(key);
+        }
+        members.push(id);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let members = groups.remove(&key)?;
+            if members.len() < config.min_repeats {
+                return None;
+            }
+            let first = &store.queries[members[0]];
+            let orm = store.orm(first);
+            let fix = match orm {
+                Some(o) => {
+                    let call = match o.op.as_str() {
+                        "iterate" => "filter",
+                        op => op,
+                    };
+                    format!(
+                        "{}.objects.{call}({})  # run once before the loop and reuse the result",
+                        class(&o.model),
+                        kwargs(o.lookups.as_ref())
+                    )
+                }
+                None => format!(
+                    "# the same query with the same params ran {} times: run it once and reuse the result",
+                    members.len()
+                ),
+            };
+            Some(Finding {
+                kind: "duplicate",
+                model: orm.map(|o| o.model.clone()),
+                field: None,
+                queries: members.len(),
+                callsite: callsite(store, first),
+                queryset: None,
+                fix,
+                title: format!("the same query with the same params, {} times", members.len()),
+                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+                members,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! A request's findings, each leading with the fix to paste, then where: the line of the lazy
+//! access and the line of the queryset to change. Enter lists the member queries.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::style::Styles;
+use super::App;
+use crate::store::RequestId;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
+    let st = Styles::new(app.color);
+    let findings = app.findings(request);
+    let summary = app.summary(request);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!(
+                "{} finding{}",
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            ),
+            st.title,
+        ),
+        Span::styled(
+            format!(
+                " in {} queries ({:.1} ms SQL)",
+                summary.query_count, summary.sql_ms
+            ),
+            st.dim,
+        ),
+    ])];
+    if findings.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(Span::styled(
+            format!(
+                "  nothing repeats {} times or more from one place: no N+1, no duplicates",
+                app.config.min_repeats
+            ),
+            st.good,
+        )));
+    }
+    let selected = app.selected_finding.min(findings.len().saturating_sub(1));
+    for (i, f) in findings.iter().enumerate() {
+        let marker = if i == selected { "▶ " } else { "  " };
+        let head_style = if i == selected { st.selected } else { st.title };
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(marker, st.bad),
+            Span::styled(f.title.clone(), head_style),
+            Span::styled(format!("  [{}, {:.1} ms]", f.kind, f.ms), st.dim),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("    fix       ", st.dim),
+            Span::styled(f.fix.clone(), st.good),
+        ]));
+        if let Some(q) = &f.queryset {
+            lines.push(Line::from(vec![
+                Span::styled("    queryset  ", st.dim),
+                Span::styled(q.clone(), st.accent),
+                Span::styled("  (the queryset to change)", st.dim),
+            ]));
+        }
+        if let Some(c) = &f.callsite {
+            lines.push(Line::from(vec![
+                Span::styled("    at        ", st.dim),
+                Span::styled(c.clone(), st.accent),
+                Span::styled("  (where each query fires)", st.dim),
+            ]));
+        }
+    }
+    // Keep the selected finding on screen: each takes 4-5 lines.
+    let before: usize = findings
+        .iter()
+        .take(selected)
+        .map(|f| 3 + usize::from(f.queryset.is_some()) + usize::from(f.callsite.is_some()))
+        .sum();
+    let scroll = (before + 1).saturating_sub(area.height as usize / 2) as u16;
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}
