@@ -37,6 +37,11 @@ pub fn warm_up() {
     });
 }
 
+/// Whether highlighting is ready (before that, text is shown plain).
+pub fn is_loaded() -> bool {
+    SETS.get().is_some()
+}
+
 /// Load synchronously (tests, and the report which has no first frame to protect).
 pub fn ensure_loaded() {
     SETS.get_or_init(load);

@@ -7,7 +7,9 @@
 pub mod analysis;
 pub mod check;
 pub mod collector;
+pub mod editor;
 pub mod highlight;
+pub mod interpolate;
 pub mod protocol;
 pub mod record;
 pub mod report;

@@ -71,6 +71,42 @@ fn groups_by<'s>(
     groups
 }
 
+/// Queries of a request grouped by the application line that fired them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callsite {
+    /// The innermost application frame; `None` for queries with no app frame.
+    pub frame: Option<crate::protocol::Frame>,
+    pub queries: Vec<QueryId>,
+    pub ms: f64,
+}
+
+/// "Which line causes most queries": most queries first, then most time.
+pub fn callsites(store: &Store, request: RequestId) -> Vec<Callsite> {
+    let mut index: HashMap<Option<&crate::protocol::Frame>, usize> = HashMap::new();
+    let mut out: Vec<Callsite> = Vec::new();
+    for &q in &store.requests[request].queries {
+        let query = &store.queries[q];
+        let frame = store.stack(query).first();
+        let i = *index.entry(frame).or_insert_with(|| {
+            out.push(Callsite {
+                frame: frame.cloned(),
+                queries: Vec::new(),
+                ms: 0.0,
+            });
+            out.len() - 1
+        });
+        out[i].queries.push(q);
+        out[i].ms += query.ms;
+    }
+    out.sort_by(|a, b| {
+        b.queries
+            .len()
+            .cmp(&a.queries.len())
+            .then(b.ms.total_cmp(&a.ms))
+    });
+    out
+}
+
 /// The numbers the request list and the report show for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -139,6 +175,11 @@ mod tests {
         assert_eq!(similar[0].queries, vec![1, 2, 3]);
         assert!((similar[0].ms - 1.5).abs() < 1e-9);
         assert_eq!(similar[1].queries, vec![4, 5]);
+
+        let sites = callsites(&store, 0);
+        assert_eq!(sites.len(), 1, "no stacks: one group without a frame");
+        assert_eq!(sites[0].queries.len(), 6);
+        assert_eq!(sites[0].frame, None);
 
         let s = summarize(&store, 0);
         assert_eq!(s.query_count, 6);

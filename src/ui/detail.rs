@@ -11,8 +11,21 @@ use super::App;
 use crate::highlight::{format_sql, highlight};
 use crate::store::{QueryId, RequestId};
 
-pub fn lines(app: &App, _request: RequestId, query: QueryId) -> Vec<Line<'static>> {
+pub fn lines(app: &mut App, _request: RequestId, query: QueryId) -> Vec<Line<'static>> {
     let st = Styles::new(app.color);
+    let root = {
+        let q = &app.store.queries[query];
+        app.store.processes[app.store.requests[q.request].process]
+            .root
+            .clone()
+    };
+    let stack: Vec<crate::protocol::Frame> = app.store.stack(&app.store.queries[query]).to_vec();
+    let selected = app.selected_frame.min(stack.len().saturating_sub(1));
+    let mut sources = Vec::new();
+    if let Some(f) = stack.get(selected) {
+        let path = super::source::resolve(root.as_deref(), f.file());
+        sources.push(app.sources.snippet(&path, f.line(), app.color));
+    }
     let store = &app.store;
     let q = &store.queries[query];
     let mut out = Vec::new();
@@ -59,11 +72,38 @@ pub fn lines(app: &App, _request: RequestId, query: QueryId) -> Vec<Line<'static
             st.dim,
         )));
     }
-    for f in stack {
+    for (i, f) in stack.iter().enumerate() {
+        let chosen = i == selected;
         out.push(Line::from(vec![
-            Span::styled(format!("  {}:{}", f.file(), f.line()), st.accent),
+            Span::styled(if chosen { "▶ " } else { "  " }, st.bad),
+            Span::styled(
+                format!("{}:{}", f.file(), f.line()),
+                if chosen { st.selected } else { st.accent },
+            ),
             Span::styled(format!("  in {}", f.function()), st.dim),
         ]));
+        if !chosen {
+            continue;
+        }
+        match sources.pop() {
+            Some(Ok((first, lines))) => {
+                for (n, line) in lines.iter().enumerate() {
+                    let number = first + n as u32;
+                    let here = number == f.line();
+                    let mut spans = vec![Span::styled(
+                        format!("    {} {number:>5} │ ", if here { "▶" } else { " " }),
+                        if here { st.bad } else { st.dim },
+                    )];
+                    spans.extend(line.spans.iter().cloned());
+                    out.push(Line::from(spans));
+                }
+            }
+            Some(Err(why)) => out.push(Line::from(Span::styled(
+                format!("      source not readable here ({why}); the app may run on another machine or in a container"),
+                st.dim,
+            ))),
+            None => {}
+        }
     }
     out
 }

@@ -19,6 +19,15 @@ pub enum Action {
     Bottom,
     /// Open the findings of the selected request.
     Findings,
+    /// Open the call sites of the selected request.
+    Callsites,
+    /// Select the next / previous stack frame in the query detail.
+    NextFrame,
+    PrevFrame,
+    /// Open the selected frame in $VISUAL / $EDITOR.
+    Edit,
+    /// Copy the query's SQL with params written in.
+    Yank,
 }
 
 /// Which views a binding applies to.
@@ -29,6 +38,9 @@ pub enum Scope {
     Nested,
     /// The request list and a request's query list.
     Request,
+    /// Wherever one query is in focus: query lists and the detail.
+    Query,
+    Detail,
 }
 
 impl Scope {
@@ -38,6 +50,11 @@ impl Scope {
             Scope::Lists => !matches!(view, View::Detail(..)),
             Scope::Nested => !matches!(view, View::Requests),
             Scope::Request => matches!(view, View::Requests | View::Queries(_)),
+            Scope::Query => matches!(
+                view,
+                View::Queries(_) | View::Members(..) | View::Detail(..)
+            ),
+            Scope::Detail => matches!(view, View::Detail(..)),
         }
     }
 }
@@ -108,6 +125,29 @@ pub const KEYS: &[Binding] = &[
         "f",
         "findings",
     ),
+    shown(
+        KeyCode::Char('w'),
+        Action::Callsites,
+        Scope::Request,
+        "w",
+        "call sites",
+    ),
+    shown(
+        KeyCode::Char('y'),
+        Action::Yank,
+        Scope::Query,
+        "y",
+        "copy SQL",
+    ),
+    shown(KeyCode::Char('e'), Action::Edit, Scope::Detail, "e", "edit"),
+    shown(
+        KeyCode::Tab,
+        Action::NextFrame,
+        Scope::Detail,
+        "tab",
+        "frame",
+    ),
+    key(KeyCode::BackTab, Action::PrevFrame, Scope::Detail),
     shown(KeyCode::Esc, Action::Back, Scope::Nested, "esc", "back"),
     key(KeyCode::Char('h'), Action::Back, Scope::Nested),
     key(KeyCode::Left, Action::Back, Scope::Nested),

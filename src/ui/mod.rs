@@ -2,11 +2,13 @@
 //! testable without a terminal) and [`draw`] renders it. The live loop in [`run`] owns the
 //! store, feeds it collector batches and redraws at most every frame tick.
 
+mod callsites;
 mod detail;
 mod findings;
 mod keys;
 mod queries;
 mod requests;
+mod source;
 mod style;
 mod terminal;
 mod welcome;
@@ -19,11 +21,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::analysis::{self, Config, Finding, Summary};
+use crate::analysis::{self, Callsite, Config, Finding, Summary};
 use crate::store::{QueryId, RequestId, Store};
 
 pub use keys::{Action, KEYS};
-pub use terminal::run;
+pub use terminal::{osc52, run};
 
 /// Where the user is; the stack of these is the breadcrumb trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +34,29 @@ pub enum View {
     Queries(RequestId),
     /// The findings of a request.
     Findings(RequestId),
-    /// The member queries of one finding (index into the request's findings).
-    Members(RequestId, usize),
+    /// A request's queries grouped by the application line that fired them.
+    Callsites(RequestId),
+    /// Some of a request's queries: one finding's, or one call site's.
+    Members(RequestId, Group),
     Detail(RequestId, QueryId),
+}
+
+/// Which subset of a request's queries a [`View::Members`] list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Index into the request's findings.
+    Finding(usize),
+    /// Index into the request's call sites.
+    Callsite(usize),
+}
+
+/// Work the terminal loop does for the app: it needs the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Run this command; `suspend` when it uses the terminal.
+    Edit { argv: Vec<String>, suspend: bool },
+    /// Put this text on the clipboard (OSC 52).
+    Copy(String),
 }
 
 pub struct App {
@@ -45,7 +67,15 @@ pub struct App {
     /// Selected row in the query list (index into the request's queries).
     pub selected_query: usize,
     pub selected_finding: usize,
+    pub selected_site: usize,
+    /// The frame `e` opens, in the query detail.
+    pub selected_frame: usize,
     pub detail_scroll: u16,
+    /// A one-line note for the status line (what was copied, an editor that failed).
+    pub message: Option<String>,
+    /// Set by a key, carried out by the terminal loop.
+    pub effect: Option<Effect>,
+    sources: source::Sources,
     pub config: Config,
     /// What the status line says we listen on (or replay).
     pub source: String,
@@ -53,6 +83,7 @@ pub struct App {
     pub quit: bool,
     summaries: HashMap<RequestId, (usize, Summary)>,
     findings: HashMap<RequestId, (usize, std::rc::Rc<Vec<Finding>>)>,
+    callsites: HashMap<RequestId, (usize, std::rc::Rc<Vec<Callsite>>)>,
 }
 
 impl App {
@@ -63,14 +94,33 @@ impl App {
             selected_request: None,
             selected_query: 0,
             selected_finding: 0,
+            selected_site: 0,
+            selected_frame: 0,
             detail_scroll: 0,
+            message: None,
+            effect: None,
+            sources: source::Sources::default(),
             config,
             source,
             color,
             quit: false,
             summaries: HashMap::new(),
             findings: HashMap::new(),
+            callsites: HashMap::new(),
         }
+    }
+
+    /// Call sites of a request, recomputed only when its query count changed.
+    pub fn callsites(&mut self, id: RequestId) -> std::rc::Rc<Vec<Callsite>> {
+        let n = self.store.requests[id].queries.len();
+        if let Some((count, c)) = self.callsites.get(&id) {
+            if *count == n {
+                return c.clone();
+            }
+        }
+        let c = std::rc::Rc::new(analysis::callsites(&self.store, id));
+        self.callsites.insert(id, (n, c.clone()));
+        c
     }
 
     /// Findings of a request, recomputed only when its query count changed.
@@ -90,10 +140,15 @@ impl App {
     pub fn listed_queries(&mut self, view: View) -> Vec<QueryId> {
         match view {
             View::Queries(req) => self.store.requests[req].queries.clone(),
-            View::Members(req, i) => self
+            View::Members(req, Group::Finding(i)) => self
                 .findings(req)
                 .get(i)
                 .map(|f| f.members.clone())
+                .unwrap_or_default(),
+            View::Members(req, Group::Callsite(i)) => self
+                .callsites(req)
+                .get(i)
+                .map(|c| c.queries.clone())
                 .unwrap_or_default(),
             _ => Vec::new(),
         }
@@ -139,6 +194,7 @@ impl App {
         let Some(action) = keys::action_for(self.view(), key) else {
             return;
         };
+        self.message = None;
         self.apply(action, page.max(1));
     }
 
@@ -156,7 +212,7 @@ impl App {
             Action::Up(n) => self.move_by(-distance(n, page)),
             Action::Top => self.move_to(0),
             Action::Bottom => self.move_to(usize::MAX),
-            Action::Findings => {
+            Action::Findings | Action::Callsites => {
                 let req = match self.view() {
                     View::Requests => self.current_request(),
                     View::Queries(r) => Some(r),
@@ -164,11 +220,85 @@ impl App {
                 };
                 if let Some(r) = req {
                     self.selected_request = self.selected_request.or(Some(r));
-                    self.selected_finding = 0;
-                    self.views.push(View::Findings(r));
+                    if action == Action::Findings {
+                        self.selected_finding = 0;
+                        self.views.push(View::Findings(r));
+                    } else {
+                        self.selected_site = 0;
+                        self.views.push(View::Callsites(r));
+                    }
                 }
             }
+            Action::NextFrame | Action::PrevFrame => {
+                if let View::Detail(_, q) = self.view() {
+                    let n = self.store.stack(&self.store.queries[q]).len();
+                    if n > 0 {
+                        self.selected_frame = if action == Action::NextFrame {
+                            (self.selected_frame + 1) % n
+                        } else {
+                            (self.selected_frame + n - 1) % n
+                        };
+                    }
+                }
+            }
+            Action::Edit => self.edit(),
+            Action::Yank => self.yank(),
         }
+    }
+
+    /// The query a yank or an edit is about: the detail's, or the selected row's.
+    fn focused_query(&mut self) -> Option<QueryId> {
+        match self.view() {
+            View::Detail(_, q) => Some(q),
+            view @ (View::Queries(_) | View::Members(..)) => {
+                self.listed_queries(view).get(self.selected_query).copied()
+            }
+            _ => None,
+        }
+    }
+
+    fn yank(&mut self) {
+        let Some(q) = self.focused_query() else {
+            return;
+        };
+        let query = &self.store.queries[q];
+        let vendor = self.store.vendor(query).to_owned();
+        let params: serde_json::Value =
+            serde_json::from_str(&query.params).unwrap_or(serde_json::Value::Null);
+        let sql = crate::interpolate::interpolate(self.store.sql(query), &params, &vendor);
+        self.message = Some(format!(
+            "copied the SQL with its params written in for {vendor} ({} chars, via OSC 52)",
+            sql.chars().count()
+        ));
+        self.effect = Some(Effect::Copy(format!("{sql};")));
+    }
+
+    fn edit(&mut self) {
+        let Some(q) = self.focused_query() else {
+            return;
+        };
+        let query = &self.store.queries[q];
+        let stack = self.store.stack(query);
+        let Some(frame) = stack.get(self.selected_frame.min(stack.len().saturating_sub(1))) else {
+            self.message = Some("this query has no application frame to open".to_owned());
+            return;
+        };
+        let root = self.store.processes[self.store.requests[query.request].process]
+            .root
+            .clone();
+        let path = source::resolve(root.as_deref(), frame.file());
+        if !path.exists() {
+            self.message = Some(format!(
+                "cannot open {}: not on this machine",
+                path.display()
+            ));
+            return;
+        }
+        let editor = crate::editor::configured();
+        self.effect = Some(Effect::Edit {
+            argv: crate::editor::command(&editor, &path, frame.line()),
+            suspend: crate::editor::is_terminal_editor(&editor),
+        });
     }
 
     fn enter(&mut self) {
@@ -183,13 +313,22 @@ impl App {
             view @ (View::Queries(req) | View::Members(req, _)) => {
                 if let Some(&q) = self.listed_queries(view).get(self.selected_query) {
                     self.detail_scroll = 0;
+                    self.selected_frame = 0;
                     self.views.push(View::Detail(req, q));
                 }
             }
             View::Findings(req) => {
                 if self.selected_finding < self.findings(req).len() {
                     self.selected_query = 0;
-                    self.views.push(View::Members(req, self.selected_finding));
+                    let group = Group::Finding(self.selected_finding);
+                    self.views.push(View::Members(req, group));
+                }
+            }
+            View::Callsites(req) => {
+                if self.selected_site < self.callsites(req).len() {
+                    self.selected_query = 0;
+                    let group = Group::Callsite(self.selected_site);
+                    self.views.push(View::Members(req, group));
                 }
             }
             View::Detail(..) => {}
@@ -200,8 +339,9 @@ impl App {
         match self.view() {
             View::Requests => self.store.requests.len(),
             View::Queries(req) => self.store.requests[req].queries.len(),
-            View::Members(req, i) => self.findings(req).get(i).map_or(0, |f| f.members.len()),
+            view @ View::Members(..) => self.listed_queries(view).len(),
             View::Findings(req) => self.findings(req).len(),
+            View::Callsites(req) => self.callsites(req).len(),
             View::Detail(..) => usize::MAX,
         }
     }
@@ -211,6 +351,7 @@ impl App {
             View::Requests => self.request_position(),
             View::Queries(_) | View::Members(..) => self.selected_query,
             View::Findings(_) => self.selected_finding,
+            View::Callsites(_) => self.selected_site,
             View::Detail(..) => self.detail_scroll as usize,
         }
     }
@@ -237,6 +378,7 @@ impl App {
             }
             View::Queries(_) | View::Members(..) => self.selected_query = pos,
             View::Findings(_) => self.selected_finding = pos,
+            View::Callsites(_) => self.selected_site = pos,
             View::Detail(..) => self.detail_scroll = pos.min(u16::MAX as usize) as u16,
         }
     }
@@ -270,6 +412,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
                 queries::draw(frame, body, app, req, view)
             }
             View::Findings(req) => findings::draw(frame, body, app, req),
+            View::Callsites(req) => callsites::draw(frame, body, app, req),
             View::Detail(req, q) => detail::draw(frame, body, app, req, q),
         }
     }
@@ -292,13 +435,21 @@ fn breadcrumbs(app: &App) -> Line<'static> {
                 truncate(&what, 60)
             }
             View::Findings(_) => "findings".to_owned(),
-            View::Members(r, i) => {
+            View::Callsites(_) => "call sites".to_owned(),
+            View::Members(r, Group::Finding(i)) => {
                 let n = app
                     .findings
                     .get(&r)
                     .and_then(|(_, f)| f.get(i).map(|f| f.kind));
                 n.unwrap_or("finding").replace('_', " ")
             }
+            View::Members(r, Group::Callsite(i)) => app
+                .callsites
+                .get(&r)
+                .and_then(|(_, c)| c.get(i))
+                .and_then(|c| c.frame.as_ref())
+                .map(|f| format!("{}:{}", f.file(), f.line()))
+                .unwrap_or_else(|| "no app frame".to_owned()),
             View::Detail(r, q) => {
                 let pos = app.store.requests[r].queries.iter().position(|&x| x == q);
                 format!("query #{}", pos.map_or(0, |p| p + 1))

@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::style::Styles;
-use super::{list_rows, truncate, window_start, App, View};
+use super::{list_rows, truncate, window_start, App, Group, View};
 use crate::highlight::list_line;
 use crate::store::RequestId;
 
@@ -53,12 +53,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, vi
     where_.push(Span::styled(format!(" · {}", process.label()), st.dim));
     // The third line leads with what to do: the finding's fix.
     let lead = match view {
-        View::Members(_, i) => findings.get(i).map(|f| {
+        View::Members(_, Group::Finding(i)) => findings.get(i).map(|f| {
             (
                 f,
                 format!("{} of {} queries: ", f.queries, summary.query_count),
             )
         }),
+        View::Members(_, Group::Callsite(_)) => None,
         _ => findings.first().map(|f| {
             let more = if findings.len() > 1 {
                 format!(" (+{} more, f)", findings.len() - 1)
@@ -74,6 +75,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, vi
             Span::styled(label, st.warn),
             Span::styled(f.fix.clone(), st.good),
         ]),
+        None if matches!(view, View::Members(_, Group::Callsite(_))) => Line::from(Span::styled(
+            format!(
+                "{} of {} queries fired from this line",
+                ids.len(),
+                summary.query_count
+            ),
+            st.warn,
+        )),
         None => Line::from(Span::styled("no findings", st.dim)),
     };
     frame.render_widget(

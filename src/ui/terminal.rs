@@ -9,7 +9,7 @@ use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{draw, App};
+use super::{draw, App, Effect};
 use crate::collector::{Address, Collector, Incoming};
 use crate::store::Store;
 
@@ -77,6 +77,13 @@ async fn event_loop(
                     if app.quit {
                         return Ok(());
                     }
+                    if let Some(effect) = app.effect.take() {
+                        if matches!(effect, Effect::Edit { suspend: true, .. }) {
+                            // Stop reading keys so the editor gets them all.
+                            input = EventStream::new();
+                        }
+                        carry_out(terminal, effect, &mut app);
+                    }
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
@@ -102,6 +109,57 @@ async fn event_loop(
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = sigterm.recv() => return Ok(()),
         }
+    }
+}
+
+/// Effects that need the terminal itself.
+fn carry_out(terminal: &mut ratatui::DefaultTerminal, effect: Effect, app: &mut App) {
+    use std::io::Write;
+    match effect {
+        Effect::Copy(text) => {
+            let osc = osc52(&text, std::env::var_os("TMUX").is_some());
+            let mut out = std::io::stdout();
+            let _ = out.write_all(osc.as_bytes()).and_then(|_| out.flush());
+        }
+        Effect::Edit { argv, suspend } => {
+            let run = || {
+                std::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .status()
+            };
+            let result = if suspend {
+                ratatui::restore();
+                let status = run();
+                *terminal = ratatui::init();
+                let _ = terminal.clear();
+                status.map(|s| s.success())
+            } else {
+                std::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .map(|_| true)
+            };
+            app.message = Some(match result {
+                Ok(true) => format!("opened {}", argv[1..].join(" ")),
+                Ok(false) => format!("{} exited with an error", argv[0]),
+                Err(e) => format!("cannot run {}: {e} (set $VISUAL or $EDITOR)", argv[0]),
+            });
+        }
+    }
+}
+
+/// The OSC 52 "set clipboard" sequence; inside tmux, wrapped so tmux passes it through
+/// (needs `set -g allow-passthrough on` or `set -g set-clipboard on`).
+pub fn osc52(text: &str, tmux: bool) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    if tmux {
+        format!("\x1bPtmux;\x1b\x1b]52;c;{b64}\x07\x1b\\")
+    } else {
+        format!("\x1b]52;c;{b64}\x07")
     }
 }
 

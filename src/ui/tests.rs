@@ -134,7 +134,7 @@ fn findings_drill_down_to_member_queries_and_detail() {
     app.handle_key(key(KeyCode::Char('f')), 10);
     assert_eq!(app.view(), View::Findings(0));
     app.handle_key(key(KeyCode::Enter), 10);
-    assert_eq!(app.view(), View::Members(0, 0));
+    assert_eq!(app.view(), View::Members(0, Group::Finding(0)));
     app.handle_key(key(KeyCode::Char('G')), 10);
     assert_eq!(app.selected_query, 11);
     app.handle_key(key(KeyCode::Enter), 10);
@@ -166,4 +166,74 @@ fn findings_screens() {
     insta::assert_snapshot!("findings_panel", panel);
     app.handle_key(key(KeyCode::Enter), 10);
     insta::assert_snapshot!("finding_members", screen(&mut app, 120, 12));
+}
+
+#[test]
+fn callsites_group_by_line_and_drill_down() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Char('w')), 10);
+    assert_eq!(app.view(), View::Callsites(0));
+    let s = screen(&mut app, 100, 6);
+    assert!(s.contains("blog/views.py:27  in article_list"), "{s}");
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert_eq!(app.view(), View::Members(0, Group::Callsite(0)));
+    assert_eq!(app.listed_queries(app.view()).len(), 12);
+    insta::assert_snapshot!("callsites", screen(&mut app, 100, 8));
+}
+
+#[test]
+fn yank_copies_runnable_sql_for_the_vendor() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Enter), 10);
+    app.handle_key(key(KeyCode::Char('j')), 10);
+    app.handle_key(key(KeyCode::Char('y')), 10);
+    assert_eq!(
+        app.effect,
+        Some(Effect::Copy(
+            r#"SELECT "auth_user"."id", "auth_user"."username" FROM "auth_user" WHERE "auth_user"."id" = 1 LIMIT 21;"#
+                .to_owned()
+        ))
+    );
+    assert!(app.message.as_deref().unwrap().contains("sqlite"));
+}
+
+#[test]
+fn edit_opens_the_selected_frame_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("blog")).unwrap();
+    let views: String = (1..=40).map(|i| format!("x{i} = {i}\n")).collect();
+    std::fs::write(dir.path().join("blog/views.py"), views).unwrap();
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Enter), 10);
+    app.handle_key(key(KeyCode::Enter), 10);
+    // The process did not say where it runs: the file is not found from here.
+    app.handle_key(key(KeyCode::Char('e')), 10);
+    assert_eq!(app.effect, None);
+    assert!(app
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("not on this machine"));
+
+    app.store.processes[0].root = Some(dir.path().display().to_string());
+    app.handle_key(key(KeyCode::Char('e')), 10);
+    let Some(Effect::Edit { argv, .. }) = app.effect.take() else {
+        panic!("no edit effect")
+    };
+    assert_eq!(
+        argv.last().unwrap(),
+        &dir.path().join("blog/views.py").display().to_string()
+    );
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("▶    27 │ x27 = 27"), "{s}");
+    assert!(
+        s.contains("30 │ x30 = 30") && s.contains("24 │ x24 = 24"),
+        "{s}"
+    );
+}
+
+#[test]
+fn osc52_sequences() {
+    assert_eq!(osc52("hi", false), "\x1b]52;c;aGk=\x07");
+    assert_eq!(osc52("hi", true), "\x1bPtmux;\x1b\x1b]52;c;aGk=\x07\x1b\\");
 }
