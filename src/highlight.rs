@@ -2,32 +2,31 @@
 //!
 //! syntect's syntax and theme sets take a noticeable moment to load, so they load once on a
 //! background thread started at launch; until they are ready, text is shown plain and the first
-//! screen never waits.
+//! screen never waits. Every syntect default theme is kept; each call colours with the one the
+//! process's theme names in `syntax` ([`crate::theme::current`]).
 
 use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use syntect::easy::HighlightLines;
-use syntect::highlighting::{FontStyle, Theme, ThemeSet};
+use syntect::highlighting::{FontStyle, ThemeSet};
 use syntect::parsing::SyntaxSet;
 use syntect::util::LinesWithEndings;
 
 struct Sets {
     syntaxes: SyntaxSet,
-    theme: Theme,
+    /// syntect's default themes by name (`crate::theme::SYNTAX_THEMES`).
+    themes: ThemeSet,
 }
 
 static SETS: OnceLock<Sets> = OnceLock::new();
 
 fn load() -> Sets {
-    let syntaxes = SyntaxSet::load_defaults_newlines();
-    let mut themes = ThemeSet::load_defaults();
-    let theme = themes
-        .themes
-        .remove("base16-ocean.dark")
-        .unwrap_or_else(|| themes.themes.into_values().next().expect("default themes"));
-    Sets { syntaxes, theme }
+    Sets {
+        syntaxes: SyntaxSet::load_defaults_newlines(),
+        themes: ThemeSet::load_defaults(),
+    }
 }
 
 /// Start loading the highlighter in the background.
@@ -92,8 +91,9 @@ pub fn format_sql(sql: &str) -> String {
     out
 }
 
-/// Highlight `code` in `language` (a file extension: `sql`, `py`). Plain lines until the
-/// highlighter has loaded, or when `color` is off.
+/// Highlight `code` in `language` (a file extension: `sql`, `py`) with the theme's `syntax`
+/// theme. Plain lines until the highlighter has loaded, when `color` is off, or when the theme
+/// says `syntax = "none"`.
 pub fn highlight(code: &str, language: &str, color: bool) -> Vec<Line<'static>> {
     let plain = || code.lines().map(|l| Line::raw(l.to_owned())).collect();
     if !color {
@@ -102,10 +102,17 @@ pub fn highlight(code: &str, language: &str, color: bool) -> Vec<Line<'static>> 
     let Some(sets) = SETS.get() else {
         return plain();
     };
+    let Some(theme) = crate::theme::current()
+        .syntax
+        .as_deref()
+        .and_then(|name| sets.themes.themes.get(name))
+    else {
+        return plain();
+    };
     let Some(syntax) = sets.syntaxes.find_syntax_by_extension(language) else {
         return plain();
     };
-    let mut h = HighlightLines::new(syntax, &sets.theme);
+    let mut h = HighlightLines::new(syntax, theme);
     let mut lines = Vec::new();
     for line in LinesWithEndings::from(code) {
         let Ok(ranges) = h.highlight_line(line, &sets.syntaxes) else {

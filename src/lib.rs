@@ -14,4 +14,5 @@ pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod store;
+pub mod theme;
 pub mod ui;

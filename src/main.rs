@@ -21,6 +21,10 @@ struct Cli {
     /// Show a recording instead of listening
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+    /// Colour theme: dark (default), light, high-contrast, or a theme file's path. Without it,
+    /// `theme = "…"` in $XDG_CONFIG_HOME/djtop/config.toml (~/.config/…). NO_COLOR wins.
+    #[arg(long, value_name = "NAME|PATH")]
+    theme: Option<String>,
     /// A finding needs at least this many queries of one shape from one place
     #[arg(long, global = true, default_value_t = 3, value_name = "N")]
     min_repeats: usize,
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = djtop::analysis::Config {
         min_repeats: cli.min_repeats.max(2),
+        ..Default::default()
     };
     match cli.command {
         Some(Command::Check { file, budget }) => {
@@ -107,6 +112,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
+            // Before the UI (and its highlighter) starts: the theme is global for the process.
+            let config_file = djtop::theme::config_path();
+            djtop::theme::set(djtop::theme::choose(
+                cli.theme.as_deref(),
+                config_file.as_deref(),
+            )?);
             let replay = match cli.replay {
                 Some(path) => {
                     let store = djtop::record::load(&path)?;

@@ -1,7 +1,10 @@
-//! The styles panels use, in one place (themes will fill these from TOML). With colour off
-//! (`NO_COLOR`) every style degrades to plain text with only bold/reverse for emphasis.
+//! The styles panels use, in one place, filled from the process's theme ([`crate::theme`]).
+//! With colour off (`NO_COLOR`) every style degrades to plain text with only bold/reverse for
+//! emphasis, whatever the theme.
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
+
+use crate::theme::Theme;
 
 pub struct Styles {
     pub brand: Style,
@@ -18,47 +21,28 @@ pub struct Styles {
 }
 
 impl Styles {
+    /// The current theme's styles, or plain ones when `color` is off.
     pub fn new(color: bool) -> Self {
-        if !color {
-            let plain = Style::default();
-            let bold = plain.add_modifier(Modifier::BOLD);
-            return Self {
-                brand: bold.add_modifier(Modifier::REVERSED),
-                title: bold,
-                header: bold,
-                selected: plain.add_modifier(Modifier::REVERSED),
-                dim: plain,
-                key: bold,
-                status: plain.add_modifier(Modifier::REVERSED),
-                warn: bold,
-                bad: bold,
-                good: plain,
-                accent: bold,
-            };
+        if color {
+            Self::from_theme(crate::theme::current())
+        } else {
+            Self::from_theme(&Theme::no_color())
         }
+    }
+
+    pub fn from_theme(t: &Theme) -> Self {
         Self {
-            brand: Style::default()
-                .fg(Color::Black)
-                .bg(Color::Green)
-                .add_modifier(Modifier::BOLD),
-            title: Style::default()
-                .fg(Color::White)
-                .add_modifier(Modifier::BOLD),
-            header: Style::default()
-                .fg(Color::Cyan)
-                .add_modifier(Modifier::BOLD),
-            selected: Style::default()
-                .bg(Color::DarkGray)
-                .add_modifier(Modifier::BOLD),
-            dim: Style::default().fg(Color::Gray),
-            key: Style::default()
-                .fg(Color::Cyan)
-                .add_modifier(Modifier::BOLD),
-            status: Style::default().fg(Color::Black).bg(Color::Cyan),
-            warn: Style::default().fg(Color::Yellow),
-            bad: Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-            good: Style::default().fg(Color::Green),
-            accent: Style::default().fg(Color::Magenta),
+            brand: t.brand.style(),
+            title: t.title.style(),
+            header: t.header.style(),
+            selected: t.selected.style(),
+            dim: t.dim.style(),
+            key: t.key.style(),
+            status: t.status.style(),
+            warn: t.warn.style(),
+            bad: t.bad.style(),
+            good: t.good.style(),
+            accent: t.accent.style(),
         }
     }
 }
