@@ -22,8 +22,10 @@ from . import conf, context, stacks, transport
 
 _installed = False
 _install_lock = threading.Lock()
-_local = threading.local()  # .busy: we are converting params (repr() may query)
+_local = threading.local()  # .busy: we are converting params (repr() may query);
+# .qid / .site: the last statement recorded in this thread and its innermost app frame
 _stacks_on = True
+_relations = None  # the relations module once its hooks are installed
 
 
 class DjtopWrapper:
@@ -117,33 +119,41 @@ def _record(sql, params, many, connection, cursor, ts, ms, error):
                 rows = rowcount
         except Exception:
             pass
-    if many:
-        safe_params = None  # may be a one-shot generator: never iterate it
-    else:
-        _local.busy = True
-        try:
-            safe_params = json_safe_params(params)
-        finally:
-            _local.busy = False
+    relations = _relations
+    orm = rel = None
+    _local.busy = True
+    try:
+        # executemany params may be a one-shot generator: never iterate them
+        safe_params = None if many else json_safe_params(params)
+        if relations is not None:
+            orm, rel = relations.attribution()
+    finally:
+        _local.busy = False
     stack = stacks.capture(sys._getframe(2), task, loop_thread) if _stacks_on else []
-    sink.emit(
-        {
-            "type": "query",
-            "sid": sink.sid,
-            "rid": rid,
-            "qid": sink.next_qid(),
-            "alias": connection.alias,
-            "vendor": connection.vendor,
-            "sql": sql if isinstance(sql, str) else _text(sql),
-            "params": safe_params,
-            "many": bool(many),
-            "ts": round(ts, 6),
-            "ms": round(ms, 4),
-            "rows": rows,
-            "stack": stack,
-            "error": None if error is None else _describe(error),
-        }
-    )
+    qid = sink.next_qid()
+    _local.qid = qid
+    _local.site = stack[0] if stack else None
+    event = {
+        "type": "query",
+        "sid": sink.sid,
+        "rid": rid,
+        "qid": qid,
+        "alias": connection.alias,
+        "vendor": connection.vendor,
+        "sql": sql if isinstance(sql, str) else _text(sql),
+        "params": safe_params,
+        "many": bool(many),
+        "ts": round(ts, 6),
+        "ms": round(ms, 4),
+        "rows": rows,
+        "stack": stack,
+        "error": None if error is None else _describe(error),
+    }
+    if orm is not None:
+        event["orm"] = orm
+    if rel is not None:
+        event["rel"] = rel
+    sink.emit(event)
 
 
 # -- params ----------------------------------------------------------------------------------
@@ -233,7 +243,7 @@ def _on_connection_created(sender, connection, **kwargs):
 
 def install():
     """Start capturing, once per process; False when djtop is disabled."""
-    global _installed, _stacks_on, _debug_transaction
+    global _installed, _stacks_on, _debug_transaction, _relations
     cfg = conf.get()
     if not cfg.enabled:
         return False
@@ -255,6 +265,14 @@ def install():
             existing = connections.all()
         for connection in existing:
             add_wrapper(connection)
+        if cfg.relations:
+            try:
+                from . import relations
+
+                if relations.install():
+                    _relations = relations
+            except Exception:
+                pass
         atexit.register(transport.flush, 0.5)
         _installed = True
         return True
@@ -279,4 +297,11 @@ def hello_fields(cfg):
         "python": platform.python_version(),
         "databases": databases,
         "root": cfg.root,
+        "models": _model_tables,  # computed when the first hello is built
     }
+
+
+def _model_tables():
+    from . import relations
+
+    return relations.model_tables()

@@ -10,6 +10,7 @@ Every key is optional::
         "stack_depth": 20,      # application frames kept per query
         "hide_modules": [],     # extra module prefixes left out of stacks
         "root": None,           # project root; None: settings.BASE_DIR, else the cwd
+        "relations": True,      # ORM / relation attribution of queries (N+1 findings)
     }
 
 Environment variables override the settings: ``DJTOP_ENABLED=0/1`` forces the shim off or
@@ -28,6 +29,7 @@ DEFAULTS = {
     "stack_depth": 20,
     "hide_modules": (),
     "root": None,
+    "relations": True,
 }
 
 _TRUE = ("1", "true", "yes", "on")
@@ -37,7 +39,9 @@ _FALSE = ("0", "false", "no", "off")
 class Config:
     """The resolved settings (see the module docstring for each key)."""
 
-    def __init__(self, enabled, address, record, queue_size, stacks, stack_depth, hide, root):
+    def __init__(
+        self, enabled, address, record, queue_size, stacks, stack_depth, hide, root, relations=True
+    ):
         self.enabled = enabled
         self.address = address
         self.record = record
@@ -46,6 +50,7 @@ class Config:
         self.stack_depth = stack_depth
         self.hide_modules = hide
         self.root = root
+        self.relations = relations
 
     def __repr__(self):
         return f"Config({self.__dict__!r})"
@@ -99,6 +104,7 @@ def load(environ=None):
         stack_depth=_int(opt("stack_depth"), "stack_depth", minimum=0),
         hide=_modules(opt("hide_modules")),
         root=os.path.abspath(str(root)),
+        relations=bool(opt("relations")),
     )
 
 

@@ -161,7 +161,10 @@ def capture(frame, task=None, loop_thread=None):
     """
     cache = _cache
     depth = _depth
-    out, crossed = _walk(frame, depth, _THREAD_HANDLER if task is not None else None)
+    # Stop where asgiref's thread handler runs sync code for a coroutine: under ASGI that is a
+    # worker thread, under WSGI (async_to_sync) the request's own thread; either way the
+    # awaiting chain was captured on the loop's thread and came along in the context.
+    out, crossed = _walk(frame, depth, _THREAD_HANDLER)
     if crossed:
         awaiting = _awaiting.get()
         if awaiting is not None:

@@ -190,6 +190,16 @@ class Transport:
     def _hello(self):
         event = {"type": "hello", "v": 1, "sid": self.sid, "pid": os.getpid()}
         event["ppid"] = os.getppid()
+        for key, value in list(self.hello.items()):
+            if callable(value):  # computed once, on the first hello (the app is ready then)
+                try:
+                    value = value()
+                except Exception:
+                    value = None
+                if value is None:
+                    del self.hello[key]
+                else:
+                    self.hello[key] = value
         event.update(self.hello)
         event["ts"] = round(time.time(), 6)
         return event

@@ -14,11 +14,16 @@ use crate::store::{Query, QueryId, RequestId, Store};
 pub struct Config {
     /// A finding needs at least this many queries of one shape from one place.
     pub min_repeats: usize,
+    /// A route whose p95 query count is over this stands out in the routes view.
+    pub route_budget: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { min_repeats: 3 }
+        Self {
+            min_repeats: 3,
+            route_budget: 10,
+        }
     }
 }
 
@@ -469,9 +474,16 @@ fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
                 return None;
             }
             let (model, _, site) = key;
+            // In an async view the sync in_bulk raises SynchronousOnlyOperation.
+            let is_async = store.requests[store.queries[members[0]].request].is_async;
+            let fix = if is_async {
+                format!("await {}.objects.ain_bulk(ids)", class(&model))
+            } else {
+                format!("{}.objects.in_bulk(ids)", class(&model))
+            };
             Some(Finding {
                 kind: "get_per_row",
-                fix: format!("{}.objects.in_bulk(ids)", class(&model)),
+                fix,
                 title: format!(
                     "{}.objects.get(pk=…) once per row: {} queries",
                     class(&model),
@@ -538,9 +550,15 @@ fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Findin
                 .map(|o| o.model.clone())
                 .or_else(|| process.models.get(table).cloned());
             let name = model.as_deref().map(class).unwrap_or(table).to_owned();
+            let call = if store.requests[first.request].is_async {
+                "await {name}.objects.abulk_create"
+            } else {
+                "{name}.objects.bulk_create"
+            }
+            .replace("{name}", &name);
             Some(Finding {
                 kind: "repeated_write",
-                fix: format!("{name}.objects.bulk_create([{name}(…) for … in …])"),
+                fix: format!("{call}([{name}(**row) for row in rows])"),
                 title: format!(
                     "INSERT into {table} once per row: {} queries",
                     members.len()

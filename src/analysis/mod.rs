@@ -107,6 +107,62 @@ pub fn callsites(store: &Store, request: RequestId) -> Vec<Callsite> {
     out
 }
 
+/// Query counts of one route across its requests (the per-route histogram the seeds ask
+/// production to keep, here while developing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteStats {
+    /// The resolver route, or the path for requests without one.
+    pub route: String,
+    pub requests: Vec<RequestId>,
+    pub p50_queries: usize,
+    pub p95_queries: usize,
+    pub max_queries: usize,
+    pub p95_sql_ms: f64,
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Every HTTP route seen, the most queries (p95) first.
+pub fn routes(store: &Store) -> Vec<RouteStats> {
+    let mut by_route: HashMap<&str, Vec<RequestId>> = HashMap::new();
+    for (id, r) in store.requests.iter().enumerate() {
+        if r.is_http() && r.ended {
+            let key = r.route.as_deref().unwrap_or(r.path.as_str());
+            by_route.entry(key).or_default().push(id);
+        }
+    }
+    let mut out: Vec<RouteStats> = by_route
+        .into_iter()
+        .map(|(route, requests)| {
+            let mut counts: Vec<usize> = requests
+                .iter()
+                .map(|&r| store.requests[r].queries.len())
+                .collect();
+            counts.sort_unstable();
+            let mut sql: Vec<f64> = requests.iter().map(|&r| store.requests[r].sql_ms).collect();
+            sql.sort_by(f64::total_cmp);
+            RouteStats {
+                route: route.to_owned(),
+                p50_queries: percentile(&counts, 50.0),
+                p95_queries: percentile(&counts, 95.0),
+                max_queries: *counts.last().expect("non-empty"),
+                p95_sql_ms: percentile(&sql, 95.0),
+                requests,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.p95_queries
+            .cmp(&a.p95_queries)
+            .then(a.route.cmp(&b.route))
+    });
+    out
+}
+
 /// The numbers the request list and the report show for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -137,6 +193,14 @@ pub fn summarize(store: &Store, request: RequestId) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<usize> = (1..=20).collect();
+        assert_eq!(percentile(&v, 50.0), 10);
+        assert_eq!(percentile(&v, 95.0), 19);
+        assert_eq!(percentile(&[7], 95.0), 7);
+    }
     use crate::protocol::parse_line;
 
     fn query(rid: &str, qid: u64, sql: &str, params: &str, ms: f64) -> String {
@@ -176,6 +240,10 @@ mod tests {
         assert!((similar[0].ms - 1.5).abs() < 1e-9);
         assert_eq!(similar[1].queries, vec![4, 5]);
 
+        assert!(
+            routes(&store).is_empty(),
+            "a request that never ended has no route stats"
+        );
         let sites = callsites(&store, 0);
         assert_eq!(sites.len(), 1, "no stacks: one group without a frame");
         assert_eq!(sites[0].queries.len(), 6);

@@ -178,11 +178,71 @@ def example_shapes():
     return shapes
 
 
+# Optional fields (docs/protocol.md), checked by check_optional rather than by the examples.
+OPTIONAL = {"hello": ("models",), "query": ("orm", "rel")}
+ORM_OPS = {
+    "get", "first", "last", "count", "exists", "aggregate", "iterate", "in_bulk", "create",
+    "get_or_create", "update_or_create", "save", "delete", "update", "bulk_create", "bulk_update",
+}  # fmt: skip
+REL_KINDS = {"fk", "o2o", "reverse_o2o", "reverse_fk", "m2m", "generic", "deferred"}
+REL_OPS = {"load", "all", "count", "exists", "filter", "get", "first", "last", "aggregate"}
+ORIGIN_FIELDS = {
+    "queryset": ({"how", "model"}, {"site", "rows", "qid"}),
+    "prefetch": ({"how", "model", "field", "origin"}, {"to_attr"}),
+    "select_related": ({"how", "model", "field", "origin"}, set()),
+    "lazy": ({"how", "model", "field", "origin"}, set()),
+    "get": ({"how", "model"}, {"site"}),
+    "unknown": ({"how"}, set()),
+}
+
+
+def check_lookups(lookups):
+    assert isinstance(lookups, dict), lookups
+    assert json.loads(json.dumps(lookups)) == lookups
+
+
+def check_origin(origin, depth=1):
+    assert depth <= 5, "origins nest at most 5 deep"
+    required, optional = ORIGIN_FIELDS[origin["how"]]
+    assert required <= set(origin) <= required | optional, origin
+    if "site" in origin:
+        assert [json_type(v) for v in origin["site"]] == ["str", "int", "str"], origin
+    for key in ("rows", "qid"):
+        if key in origin:
+            assert json_type(origin[key]) == "int", origin
+    if "origin" in origin:
+        check_origin(origin["origin"], depth + 1)
+
+
+def check_optional(event):
+    """The optional fields of docs/protocol.md, when present."""
+    if "models" in event:
+        models = event["models"]
+        assert models and all(isinstance(k, str) and "." in v for k, v in models.items())
+    if "orm" in event:
+        orm = event["orm"]
+        assert {"model", "op"} <= set(orm) <= {"model", "op", "lookups"}, orm
+        assert isinstance(orm["model"], str) and orm["op"] in ORM_OPS, orm
+        if "lookups" in orm:
+            check_lookups(orm["lookups"])
+    if "rel" in event:
+        rel = event["rel"]
+        required = {"model", "field", "kind", "target", "op", "origin"}
+        assert required <= set(rel) <= required | {"lookups", "prefetched"}, rel
+        assert rel["kind"] in REL_KINDS and rel["op"] in REL_OPS, rel
+        if "lookups" in rel:
+            check_lookups(rel["lookups"])
+        assert rel.get("prefetched", True) is True
+        check_origin(rel["origin"])
+
+
 def check_shape(event, shapes):
     """Assert that an event the shim sent has the keys and value types of the examples."""
     kind = event["type"]
     assert kind in shapes and kind != "disconnect", kind
     shape = shapes[kind]
+    check_optional(event)
+    event = {k: v for k, v in event.items() if k not in OPTIONAL.get(kind, ())}
     assert set(event) == set(shape), (kind, sorted(set(event) ^ set(shape)))
     for key, value in event.items():
         allowed = set(shape[key])
@@ -214,3 +274,44 @@ def check_shape(event, shapes):
                 assert json_type(param) in ("null", "bool", "int", "float", "str"), param
     if kind == "drops":
         assert event["count"] >= 0
+
+
+def asgi_get(path):
+    """One GET through Django's real ASGI handler (as test_async does); (status, body)."""
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.asgi import get_asgi_application
+
+    raw_path, _, query = path.partition("?")
+
+    async def go():
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": raw_path,
+            "raw_path": raw_path.encode(),
+            "query_string": query.encode(),
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        comm = ApplicationCommunicator(get_asgi_application(), scope)
+        await comm.send_input({"type": "http.request", "body": b"", "more_body": False})
+        start = await comm.receive_output(10)
+        body = b""
+        while True:
+            message = await comm.receive_output(10)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            await comm.wait(5)
+        except Exception:
+            pass
+        return start["status"], body
+
+    return asyncio.run(go())

@@ -1,7 +1,8 @@
-"""Real processes for the end-to-end tests: `djtop record`, the demo under runserver and uvicorn.
+"""Real processes for the end-to-end tests: `djtop record`, a project under runserver and uvicorn.
 
 Nothing here is mocked: the collector is the built binary, the servers are Django's runserver
-(WSGI) and uvicorn (ASGI) running the demo project with the shim, over real sockets.
+(WSGI) and uvicorn (ASGI) running a project with the shim (the demo unless told otherwise), over
+real sockets.
 """
 
 import json
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -50,6 +52,33 @@ def base_env(tmp, **extra):
     return env
 
 
+def project_env(project, settings, **extra):
+    """The environment for running `project` (a directory holding manage.py) with `settings`,
+    the shim imported from the source checkout; DJTOP_* variables of this process left out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJTOP_")}
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([str(project), str(ROOT / "python")]),
+            "DJANGO_SETTINGS_MODULE": settings,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def manage(project, env, *args):
+    """`manage.py *args` of `project`; its stdout. Raises with the output when it fails."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=project, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
 def seed(tmp):
     env = base_env(tmp, DJTOP_ENABLED="0")
     for cmd in (["migrate", "-v0"], ["seed_demo"]):
@@ -81,22 +110,36 @@ class Recorder:
 
 
 class Server:
-    """The demo under runserver (`wsgi`) or uvicorn (`asgi`), with the shim."""
+    """A project under runserver (`wsgi`) or uvicorn (`asgi`), with the shim.
 
-    def __init__(self, kind, tmp, address, log_name=None):
+    The demo by default; another project is its directory (`project`, holding manage.py), its
+    ASGI application (`asgi_app`) and the environment to run it in (`env`, e.g. from
+    project_env()). Either way `/` must answer 200 once the server is ready.
+    """
+
+    def __init__(
+        self,
+        kind,
+        tmp,
+        address,
+        log_name=None,
+        project=DEMO,
+        asgi_app="demo.asgi:application",
+        env=None,
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = base_env(tmp, DJTOP_ADDRESS=address)
+        env = dict(base_env(tmp) if env is None else env, DJTOP_ADDRESS=address)
         if kind == "wsgi":
             cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
         else:
             cmd = [
-                sys.executable, "-m", "uvicorn", "demo.asgi:application",
+                sys.executable, "-m", "uvicorn", asgi_app,
                 "--port", str(self.port), "--log-level", "warning",
             ]  # fmt: skip
         self.log = tmp / (log_name or f"{kind}.log")
         self.proc = subprocess.Popen(
-            cmd, cwd=DEMO, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT
+            cmd, cwd=project, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
         while True:
@@ -135,8 +178,9 @@ def read_events(path):
     return events
 
 
-def requests_by_ref(events):
-    """{e2e id: {"request": ..., "end": ..., "queries": [...]}} from a recording."""
+def requests_by_ref(events, param="e2e"):
+    """{id: {"request": ..., "end": ..., "queries": [...]}} from a recording, for the requests
+    whose query string has `<param>=<id>`."""
     by_rid = {}
     for ev in events:
         if ev["type"] == "request":
@@ -148,10 +192,16 @@ def requests_by_ref(events):
     out = {}
     for entry in by_rid.values():
         req = entry.get("request")
-        if req and "e2e=" in req["path"]:
-            ref = req["path"].split("e2e=")[1].split("&")[0]
+        ref = req and query_param(req["path"], param)
+        if ref:
             out[ref] = entry
     return out, by_rid
+
+
+def query_param(path, param):
+    """The value of `param` in a request path's query string, or None."""
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get(param)
+    return values[0] if values else None
 
 
 def wait_for(predicate, timeout=30.0, what="condition"):

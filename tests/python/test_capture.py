@@ -203,7 +203,7 @@ def test_begin_without_a_statement_is_counted_like_django():
             transaction.set_autocommit(True)
     assert [q["sql"] for q in captured.captured_queries][::2] == ["BEGIN", "COMMIT"]
     events = read_events()
-    (insert,) = [e for e in events if e.get("params") == ["manual-begin"]]
+    (insert,) = [e for e in events if (e.get("params") or [None])[0] == "manual-begin"]
     i = events.index(insert)
     assert [e["sql"] for e in events[i - 1 : i + 2]] == ["BEGIN", insert["sql"], "COMMIT"]
     assert events[i - 1]["stack"][0][0] == "test_capture.py"

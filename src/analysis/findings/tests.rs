@@ -182,6 +182,13 @@ fn get_by_pk_in_a_loop_is_in_bulk() {
     assert_eq!(f.kind, "get_per_row");
     assert_eq!(f.fix, "Book.objects.in_bulk(ids)");
     assert_eq!(f.model.as_deref(), Some("blog.Book"));
+
+    // In an async view the fix is the async API.
+    let mut s = store(&qs);
+    let end = r#"{"type":"end","sid":"s","rid":"r","status":200,"ms":1.0,"async":true}"#;
+    s.apply(parse_line(end.as_bytes()).unwrap());
+    let f = findings(&s, 0, Config::default());
+    assert_eq!(f[0].fix, "await Book.objects.ain_bulk(ids)");
 }
 
 #[test]
@@ -192,7 +199,10 @@ fn repeated_insert_is_bulk_create_named_from_the_table() {
     let f = one(&qs);
     assert_eq!(f.kind, "repeated_write");
     assert_eq!(f.model.as_deref(), Some("blog.Visit"));
-    assert_eq!(f.fix, "Visit.objects.bulk_create([Visit(…) for … in …])");
+    assert_eq!(
+        f.fix,
+        "Visit.objects.bulk_create([Visit(**row) for row in rows])"
+    );
 }
 
 #[test]

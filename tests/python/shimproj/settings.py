@@ -14,7 +14,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent  # tests/python: stack paths a
 SECRET_KEY = "djtop-tests"
 DEBUG = os.environ.get("SHIMPROJ_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["*"]
-INSTALLED_APPS = ["djtop", "shimproj"]
+INSTALLED_APPS = ["djtop", "django.contrib.contenttypes", "django.contrib.auth", "shimproj"]
 MIDDLEWARE = ["djtop.middleware.DjtopMiddleware"]
 ROOT_URLCONF = "shimproj.urls"
 USE_TZ = True

@@ -12,3 +12,7 @@ urlpatterns = [
     path("async/iter/", views.async_iter),
     path("async/stream/", views.async_stream),
 ]
+
+from . import relviews  # noqa: E402
+
+urlpatterns += [path(f"rel/{view.__name__}/", view) for view in relviews.VIEWS]

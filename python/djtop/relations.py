@@ -1,0 +1,1091 @@
+"""Which ORM call and which lazy relation access ran a query (``orm`` / ``rel``).
+
+See docs/protocol.md, "Relation and ORM attribution". Django's own functions are wrapped,
+once per process and only while the shim is enabled:
+
+- the public QuerySet / Model API (``get``, ``count``, ``save``, ... and ``_fetch_all`` /
+  ``_iterator`` / ``aiterator`` for evaluations) put the outermost call in a ContextVar for
+  its duration; the execute wrapper reads it (``attribution()``). The async variants run
+  the sync ones in a sync_to_async thread, which sees the same state (asgiref copies the
+  context), or set it themselves before crossing over;
+- ``QuerySet._filter_or_exclude`` keeps the simple filter keywords on the clone and
+  ``_clone`` carries them on, in one ``_djtop`` attribute of the QuerySet (a ``_Mark``);
+- lazy relation accesses: a forward FK / OneToOne cache miss (``get_object``), a reverse
+  OneToOne cache miss (the queryset its ``__get__`` builds), the reverse-FK, ManyToMany and
+  generic related managers (their ``get_queryset`` marks the queryset it returns, the
+  terminal call names the op), deferred fields (``refresh_from_db`` called by
+  ``DeferredAttribute.__get__``) and GenericForeignKey loads;
+- where instances come from (``origin``): each queryset evaluation tags the instances it
+  makes with one shared dict (``ModelIterable.__iter__``), select_related joins
+  (``get_related_populators``), prefetches (``prefetch_one_level``) and lazy loads tag theirs
+  with a dict pointing at the parents' origin. The tag lives on ``instance._state``.
+
+Cache hits cost nothing (the hooked functions only run on a miss) or one dict lookup
+(related managers served from the prefetch cache); each row costs one attribute store. No
+hook raises into the app: bookkeeping failures are swallowed and the original always runs.
+"""
+
+import functools
+import sys
+import threading
+from contextvars import ContextVar
+
+from . import capture
+
+MAX_DEPTH = 5  # origins nested at most this deep
+ORIGIN_ATTR = "_djtop_origin"  # on instance._state
+
+_current = ContextVar("djtop_orm", default=None)  # the _State of the running API call
+_tls = threading.local()  # .override: origin for the instances loaded now; .eval: the
+# running evaluation's origin (select_related); .gfk: (GenericForeignKey, instance)
+_EMPTY = {}  # shared, never mutated
+_END = object()
+
+_ORM_LOOKUP_OPS = frozenset(("get", "first", "count", "exists", "iterate"))
+_GET_OPS = frozenset(("get", "first", "last", "get_or_create", "update_or_create"))
+_REL_OPS = {
+    "get": "get",
+    "first": "first",
+    "last": "last",
+    "count": "count",
+    "exists": "exists",
+    "aggregate": "aggregate",
+}
+_QUERYSET_OPS = (
+    ("get", "get"),
+    ("first", "first"),
+    ("last", "last"),
+    ("count", "count"),
+    ("exists", "exists"),
+    ("aggregate", "aggregate"),
+    ("in_bulk", "in_bulk"),
+    ("create", "create"),
+    ("get_or_create", "get_or_create"),
+    ("update_or_create", "update_or_create"),
+    ("delete", "delete"),
+    ("update", "update"),
+    ("bulk_create", "bulk_create"),
+    ("bulk_update", "bulk_update"),
+)
+
+
+class _Origin(dict):
+    """An origin: a JSON-ready dict shared by every instance of one evaluation.
+
+    Copies share it; pickling turns it into an empty dict, read back as unknown."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (dict, ())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+UNKNOWN = _Origin(how="unknown")
+
+
+class _Mark(tuple):
+    """``QuerySet._djtop``: (rel, lookups, rel_lookups, filtered).
+
+    rel: the relation access that built the queryset (see _relinfo) or None; lookups: the
+    simple filter keywords so far, None when not simple; rel_lookups: those added after the
+    relation's own filter; filtered: filtered after the relation's own filter. Immutable;
+    pickling drops it."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (tuple, ())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+# A relation access, as a tuple: (model, field, kind, target, prefetched, origin, load);
+# load: a single object read through a descriptor (op "load", no public API call).
+
+
+class _State:
+    """The attribution of the statements run now (the ContextVar's value)."""
+
+    __slots__ = ("model", "op", "lookups", "rel", "rel_op", "rel_lookups")
+
+    def __init__(self, model, op, lookups, rel=None, rel_op=None, rel_lookups=None):
+        self.model = model  # None: no orm field (a descriptor's own query)
+        self.op = op
+        self.lookups = lookups  # None: omitted
+        self.rel = rel
+        self.rel_op = rel_op
+        self.rel_lookups = rel_lookups
+
+
+# A related manager's own bookkeeping (add/remove/clear/set read and write the through
+# table or the foreign keys): attributed to nothing, so it is never taken for a lazy load.
+_MUTE = _State(None, None, None)
+
+
+# -- reading it (from the execute wrapper, with capture's busy flag set) ------------------------
+
+
+def attribution():
+    """(orm, rel) for a statement executed now: dicts for the query event, or None."""
+    state = _current.get()
+    if state is None or state is _MUTE:
+        return None, None
+    orm = None
+    if state.model is not None:
+        orm = {"model": state.model, "op": state.op}
+        if state.lookups is not None:
+            lookups = _safe_lookups(state.lookups)
+            if lookups is not None:
+                orm["lookups"] = lookups
+    rel = None
+    info = state.rel
+    if info is not None:
+        rel = {
+            "model": info[0],
+            "field": info[1],
+            "kind": info[2],
+            "target": info[3],
+            "op": state.rel_op,
+        }
+        if state.rel_lookups:
+            lookups = _safe_lookups(state.rel_lookups)
+            if lookups:
+                rel["lookups"] = lookups
+        if info[4]:
+            rel["prefetched"] = True
+        rel["origin"] = info[5]
+    return orm, rel
+
+
+class _Complex(Exception):
+    pass
+
+
+def _safe_lookups(lookups):
+    """JSON-safe filter keywords, or None when one is not a plain value (an expression,
+    a queryset: not pasteable, and repr() of a queryset would query)."""
+    try:
+        return {str(key): _safe_value(value, 0) for key, value in lookups.items()}
+    except _Complex:
+        return None
+    except Exception:
+        return None
+
+
+def _safe_value(value, depth):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return capture.json_safe(value)
+    if depth > 3:
+        raise _Complex
+    if _Model is not None and isinstance(value, _Model):
+        return _safe_value(value.pk, depth + 1)  # filter(author=a) == filter(author=a.pk)
+    if getattr(type(value), "resolve_expression", None) is not None:
+        raise _Complex  # F(), Q(), Subquery, a QuerySet, ...
+    if isinstance(value, (list, tuple)):
+        return [_safe_value(v, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [_safe_value(v, depth + 1) for v in value]
+        try:
+            items.sort()
+        except TypeError:
+            pass
+        return items
+    if isinstance(value, dict):
+        return {str(k): _safe_value(v, depth + 1) for k, v in value.items()}
+    return capture.json_safe(value)
+
+
+_Model = None  # django.db.models.Model, once installed
+
+
+# -- entering and leaving a state ------------------------------------------------------------------
+
+_labels = {}
+
+
+def _label(model):
+    try:
+        return _labels[model]
+    except KeyError:
+        label = _labels[model] = model._meta.label
+        return label
+
+
+def _reset(token):
+    try:
+        _current.reset(token)
+    except Exception:
+        pass
+
+
+def _merge(lookups, args, kwargs):
+    """``lookups`` plus the keywords of one more filter(), None when not simple."""
+    if lookups is None or args:
+        return None
+    if not kwargs:
+        return lookups
+    for key in kwargs:
+        if key in lookups:
+            return None  # filter(a=1).filter(a=2): one dict cannot say it
+    merged = dict(lookups)
+    merged.update(kwargs)
+    return merged
+
+
+def _enter_queryset(qs, op, args=(), kwargs=None):
+    """Set the state for a QuerySet call; the token to reset, or None (nothing set)."""
+    current = _current.get()
+    mark = qs.__dict__.get("_djtop")
+    info = mark[0] if mark else None
+    if current is not None and (info is None or current.rel is not None or current is _MUTE):
+        return None  # the outermost call wins
+    if current is not None:
+        state = _State(current.model, current.op, current.lookups)
+    elif info is not None and info[6]:
+        state = _State(None, op, None)  # a descriptor's own get(): no public call
+    else:
+        lookups = None
+        if op in _ORM_LOOKUP_OPS:
+            lookups = _merge(mark[1] if mark else _EMPTY, args, kwargs)
+        state = _State(_label(qs.model), op, lookups)
+    if info is not None:
+        if info[6]:
+            rel_op = "load"
+        elif op == "iterate":
+            rel_op = "filter" if mark[3] else "all"
+        else:
+            rel_op = _REL_OPS.get(op)
+        if rel_op is not None:
+            state.rel = info
+            state.rel_op = rel_op
+            if not info[6] and rel_op != "all":
+                state.rel_lookups = _merge(mark[2], args, kwargs)
+    if state.rel is None and (current is not None or state.model is None):
+        return None
+    return _current.set(state)
+
+
+def _hook_mute(original):
+    @functools.wraps(original)
+    def hooked(*args, **kwargs):
+        try:
+            token = None if _current.get() is _MUTE else _current.set(_MUTE)
+        except Exception:
+            token = None
+        if token is None:
+            return original(*args, **kwargs)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _reset(token)
+
+    return hooked
+
+
+def _enter_model(obj, op):
+    if _current.get() is not None:
+        return None
+    return _current.set(_State(_label(type(obj)), op, None))
+
+
+def _enter_relation(info, rel_op="load", model=None, op=None, lookups=None, innermost=True):
+    """Set the state for a relation access: a descriptor's load (the innermost access wins:
+    it is what ran the query) or a related manager's own call (the outermost wins)."""
+    current = _current.get()
+    if current is not None and current.rel is not None and not innermost:
+        return None
+    if current is not None:
+        model, op, lookups = current.model, current.op, current.lookups
+    return _current.set(_State(model, op, lookups, info, rel_op, None))
+
+
+# -- origins ---------------------------------------------------------------------------------------
+
+
+def origin_of(instance):
+    """How a model instance was loaded: its origin dict (UNKNOWN when not known)."""
+    try:
+        return instance._state.__dict__.get(ORIGIN_ATTR) or UNKNOWN
+    except Exception:
+        return UNKNOWN
+
+
+def _depth(origin):
+    depth = 1
+    while depth <= MAX_DEPTH:
+        origin = origin.get("origin")
+        if origin is None:
+            return depth
+        depth += 1
+    return depth
+
+
+def _truncated(origin, levels):
+    """``origin`` with at most ``levels`` levels; the last one unknown if cut."""
+    parent = origin.get("origin")
+    if parent is None:
+        return origin
+    if levels <= 1:
+        return UNKNOWN
+    copy = _Origin(origin)
+    copy["origin"] = _truncated(parent, levels - 1)
+    return copy
+
+
+def _child(how, model, field, parent):
+    origin = _Origin()
+    origin["how"] = how
+    origin["model"] = model
+    origin["field"] = field
+    if _depth(parent) >= MAX_DEPTH:
+        parent = _truncated(parent, MAX_DEPTH - 1)
+    origin["origin"] = parent
+    return origin
+
+
+def _tag(obj, origin):
+    try:
+        obj._state.__dict__[ORIGIN_ATTR] = origin
+    except Exception:
+        pass
+
+
+def _evaluation_origin(qs):
+    """(origin, fresh) for the instances a queryset evaluation is about to make."""
+    override = getattr(_tls, "override", None)
+    if override is not None:
+        return override, False
+    mark = qs.__dict__.get("_djtop")
+    if mark and mark[0] is not None:
+        info = mark[0]
+        return _child("lazy", info[0], info[1], info[5]), False
+    state = _current.get()
+    origin = _Origin()
+    if state is not None and state.op in _GET_OPS:
+        origin["how"] = "get"
+        origin["model"] = _label(qs.model)
+    else:
+        origin["how"] = "queryset"
+        origin["model"] = _label(qs.model)
+        origin["rows"] = 0
+    return origin, True
+
+
+def _hook_model_iterable_iter(original):
+    def __iter__(self):
+        inner = original(self)
+        try:
+            origin, fresh = _evaluation_origin(self.queryset)
+        except Exception:
+            origin = None
+        if origin is None:
+            yield from inner
+            return
+        local = capture._local
+        before = getattr(local, "qid", None)
+        previous = getattr(_tls, "eval", None)
+        _tls.eval = origin  # the query runs and select_related's populators are made here
+        try:
+            obj = next(inner, _END)
+        finally:
+            _tls.eval = previous
+        counting = False
+        if fresh:
+            counting = origin["how"] == "queryset"
+            qid = getattr(local, "qid", None)
+            if qid is not None and qid != before:  # the statement that loaded them
+                site = getattr(local, "site", None)
+                if site is not None:
+                    origin["site"] = list(site)
+                if counting:
+                    origin["qid"] = qid
+        if obj is _END:
+            return
+        rows = 1
+        try:
+            if counting:
+                origin["rows"] = 1
+            _tag(obj, origin)
+            yield obj
+            if counting:
+                for obj in inner:
+                    try:
+                        obj._state.__dict__[ORIGIN_ATTR] = origin
+                    except Exception:
+                        pass
+                    rows += 1
+                    if rows == 2:  # "more than one row" is known at once (iterator())
+                        origin["rows"] = 2
+                    yield obj
+            else:
+                for obj in inner:
+                    try:
+                        obj._state.__dict__[ORIGIN_ATTR] = origin
+                    except Exception:
+                        pass
+                    yield obj
+        finally:
+            if counting:
+                origin["rows"] = rows
+            inner.close()
+
+    return __iter__
+
+
+def _hook_get_related_populators(original):
+    def get_related_populators(klass_info, select, db):
+        populators = original(klass_info, select, db)
+        # The root call (from ModelIterable) tags the whole tree; nested ones come first.
+        if populators and "local_setter" not in klass_info:
+            parent = getattr(_tls, "eval", None)
+            if parent is not None:
+                try:
+                    _tag_populators(populators, klass_info, parent)
+                except Exception:
+                    pass
+        return populators
+
+    return get_related_populators
+
+
+def _tag_populators(populators, klass_info, parent):
+    model = _label(klass_info["model"])
+    for populator, info in zip(populators, klass_info.get("related_klass_infos", ())):
+        field = info["field"]
+        name = field.related_query_name() if info.get("reverse") else field.name
+        origin = _child("select_related", model, name, parent)
+        populator.local_setter = _tagging_setter(populator.local_setter, origin)
+        if populator.related_populators:
+            _tag_populators(populator.related_populators, info, origin)
+
+
+def _tagging_setter(setter, origin):
+    def set_and_tag(from_obj, obj):
+        setter(from_obj, obj)
+        if obj is not None:
+            try:
+                obj._state.__dict__[ORIGIN_ATTR] = origin
+            except Exception:
+                pass
+
+    return set_and_tag
+
+
+def _hook_prefetch_one_level(original):
+    def prefetch_one_level(instances, prefetcher, lookup, level):
+        try:
+            first = instances[0]
+            through = lookup.prefetch_through.split("__")[level]
+            origin = _child("prefetch", _label(type(first)), through, origin_of(first))
+            to_attr, as_attr = lookup.get_current_to_attr(level)
+            if as_attr:
+                origin["to_attr"] = to_attr
+        except Exception:
+            return original(instances, prefetcher, lookup, level)
+        previous = getattr(_tls, "override", None)
+        _tls.override = origin
+        try:
+            return original(instances, prefetcher, lookup, level)
+        finally:
+            _tls.override = previous
+
+    return prefetch_one_level
+
+
+# -- the QuerySet and Model API --------------------------------------------------------------------
+
+
+def _hook_queryset_method(original, op):
+    if op == "get":
+
+        @functools.wraps(original)
+        def hooked(self, *args, **kwargs):
+            try:
+                token = _enter_queryset(self, op, args, kwargs)
+            except Exception:
+                token = None
+            if token is None:
+                return original(self, *args, **kwargs)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _reset(token)
+
+    else:
+
+        @functools.wraps(original)
+        def hooked(self, *args, **kwargs):
+            try:
+                token = _enter_queryset(self, op)
+            except Exception:
+                token = None
+            if token is None:
+                return original(self, *args, **kwargs)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _reset(token)
+
+    return hooked
+
+
+def _hook_fetch_all(original):
+    @functools.wraps(original)
+    def _fetch_all(self):
+        if self._result_cache is not None and (
+            self._prefetch_done or not self._prefetch_related_lookups
+        ):
+            return original(self)  # already evaluated: no query
+        try:
+            token = _enter_queryset(self, "iterate")
+        except Exception:
+            token = None
+        if token is None:
+            return original(self)
+        try:
+            return original(self)
+        finally:
+            _reset(token)
+
+    return _fetch_all
+
+
+def _hook_iterator(original):
+    """QuerySet._iterator (behind iterator()): the state is set while the query runs (the
+    first next()), and on every step when prefetches run between chunks."""
+
+    @functools.wraps(original)
+    def _iterator(self, *args, **kwargs):
+        inner = original(self, *args, **kwargs)
+        every = bool(self._prefetch_related_lookups)
+        first = True
+        try:
+            while True:
+                token = None
+                if first or every:
+                    try:
+                        token = _enter_queryset(self, "iterate")
+                    except Exception:
+                        pass
+                try:
+                    item = next(inner, _END)
+                finally:
+                    if token is not None:
+                        _reset(token)
+                first = False
+                if item is _END:
+                    return
+                yield item
+        finally:
+            inner.close()
+
+    return _iterator
+
+
+def _hook_aiterator(original):
+    """QuerySet.aiterator: the state is set in the task's context before each step that can
+    query, so the sync_to_async thread doing the work sees it."""
+
+    @functools.wraps(original)
+    async def aiterator(self, *args, **kwargs):
+        inner = original(self, *args, **kwargs)
+        every = bool(self._prefetch_related_lookups)
+        first = True
+        try:
+            while True:
+                token = None
+                if first or every:
+                    try:
+                        token = _enter_queryset(self, "iterate")
+                    except Exception:
+                        pass
+                try:
+                    item = await inner.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    if token is not None:
+                        _reset(token)
+                first = False
+                yield item
+        finally:
+            await inner.aclose()
+
+    return aiterator
+
+
+def _hook_clone(original):
+    @functools.wraps(original)
+    def _clone(self):
+        clone = original(self)
+        mark = self.__dict__.get("_djtop")
+        if mark:
+            clone.__dict__["_djtop"] = mark
+        return clone
+
+    return _clone
+
+
+def _hook_filter_or_exclude(original):
+    @functools.wraps(original)
+    def _filter_or_exclude(self, negate, args, kwargs):
+        clone = original(self, negate, args, kwargs)
+        if args or kwargs:
+            try:
+                mark = self.__dict__.get("_djtop")
+                if mark:
+                    info, lookups, rel_lookups, filtered = mark
+                else:
+                    info, lookups, rel_lookups, filtered = None, _EMPTY, _EMPTY, False
+                if negate:
+                    lookups = rel_lookups = None
+                else:
+                    lookups = _merge(lookups, args, kwargs)
+                    if info is not None:
+                        rel_lookups = _merge(rel_lookups, args, kwargs)
+                if info is not None:
+                    filtered = True
+                clone.__dict__["_djtop"] = _Mark((info, lookups, rel_lookups, filtered))
+            except Exception:
+                pass
+        return clone
+
+    return _filter_or_exclude
+
+
+def _not_simple(qs):
+    mark = qs.__dict__.get("_djtop")
+    info = mark[0] if mark else None
+    qs.__dict__["_djtop"] = _Mark((info, None, None, info is not None))
+
+
+def _hook_complex_filter(original):
+    @functools.wraps(original)
+    def complex_filter(self, filter_obj):
+        result = original(self, filter_obj)
+        if not isinstance(filter_obj, dict):
+            try:
+                _not_simple(result)
+            except Exception:
+                pass
+        return result
+
+    return complex_filter
+
+
+def _hook_not_simple(original):
+    """extra(), union() & co.: filters a dict of keywords cannot express."""
+
+    @functools.wraps(original)
+    def hooked(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        try:
+            _not_simple(result)
+        except Exception:
+            pass
+        return result
+
+    return hooked
+
+
+def _hook_model_method(original, op):
+    @functools.wraps(original)
+    def hooked(self, *args, **kwargs):
+        try:
+            token = _enter_model(self, op)
+        except Exception:
+            token = None
+        if token is None:
+            return original(self, *args, **kwargs)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _reset(token)
+
+    return hooked
+
+
+# -- lazy relation accesses ------------------------------------------------------------------------
+
+
+def _load(original_call, info, lazy):
+    """Run a descriptor's fetch with the relation's state and its instances' origin."""
+    try:
+        token = _enter_relation(info)
+    except Exception:
+        token = None
+    previous = getattr(_tls, "override", None)
+    _tls.override = lazy
+    try:
+        return original_call()
+    finally:
+        _tls.override = previous
+        if token is not None:
+            _reset(token)
+
+
+def _hook_forward_get_object(original):
+    """ForwardManyToOneDescriptor.get_object: called by __get__ on a cache miss only."""
+
+    @functools.wraps(original)
+    def get_object(self, instance):
+        try:
+            field = self.field
+            model = _label(type(instance))
+            origin = origin_of(instance)
+            kind = "o2o" if field.one_to_one else "fk"
+            target = _label(field.remote_field.model)
+            info = (model, field.name, kind, target, False, origin, True)
+            lazy = _child("lazy", model, field.name, origin)
+        except Exception:
+            return original(self, instance)
+        obj = _load(lambda: original(self, instance), info, lazy)
+        try:
+            if obj is not None and ORIGIN_ATTR not in obj._state.__dict__:
+                _tag(obj, lazy)  # a multi-table parent built without a query
+        except Exception:
+            pass
+        return obj
+
+    return get_object
+
+
+def _hook_reverse_one_to_one_get_queryset(original):
+    """ReverseOneToOneDescriptor.get_queryset: its __get__ passes the instance (a cache
+    miss); the prefetch path passes none."""
+
+    @functools.wraps(original)
+    def get_queryset(self, **hints):
+        qs = original(self, **hints)
+        instance = hints.get("instance")
+        if instance is not None:
+            try:
+                related = self.related
+                info = (
+                    _label(type(instance)),
+                    related.get_accessor_name(),
+                    "reverse_o2o",
+                    _label(related.related_model),
+                    False,
+                    origin_of(instance),
+                    True,
+                )
+                qs.__dict__["_djtop"] = _Mark((info, _EMPTY, _EMPTY, False))
+            except Exception:
+                pass
+        return qs
+
+    return get_queryset
+
+
+_DEFERRED_GET = None  # DeferredAttribute.__get__.__code__
+
+
+def _hook_refresh_from_db(original):
+    """Model.refresh_from_db called by DeferredAttribute.__get__: a deferred field read."""
+
+    @functools.wraps(original)
+    def refresh_from_db(self, *args, **kwargs):
+        try:
+            deferred = sys._getframe(1).f_code is _DEFERRED_GET
+        except Exception:
+            deferred = False
+        if not deferred:
+            return original(self, *args, **kwargs)
+        try:
+            fields = kwargs.get("fields")
+            if fields is None and len(args) > 1:
+                fields = args[1]
+            name = next(iter(fields)) if fields else None
+            model = _label(type(self))
+            info = (model, name, "deferred", model, False, origin_of(self), True)
+        except Exception:
+            return original(self, *args, **kwargs)
+        return _load(lambda: original(self, *args, **kwargs), info, UNKNOWN)
+
+    return refresh_from_db
+
+
+def _hook_gfk_get(original):
+    """GenericForeignKey.__get__: remembers itself for get_object_for_this_type."""
+
+    @functools.wraps(original)
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return original(self, instance, cls)
+        previous = getattr(_tls, "gfk", None)
+        _tls.gfk = (self, instance)
+        try:
+            return original(self, instance, cls)
+        finally:
+            _tls.gfk = previous
+
+    return __get__
+
+
+def _hook_get_object_for_this_type(original):
+    @functools.wraps(original)
+    def get_object_for_this_type(self, *args, **kwargs):
+        pending = getattr(_tls, "gfk", None)
+        if pending is None:
+            return original(self, *args, **kwargs)
+        _tls.gfk = None  # the GenericForeignKey's own load: consumed
+        try:
+            gfk, instance = pending
+            model = _label(type(instance))
+            target_model = self.model_class()
+            target = _label(target_model) if target_model is not None else None
+            origin = origin_of(instance)
+            info = (model, gfk.name, "generic", target, False, origin, True)
+            lazy = _child("lazy", model, gfk.name, origin)
+        except Exception:
+            return original(self, *args, **kwargs)
+        return _load(lambda: original(self, *args, **kwargs), info, lazy)
+
+    return get_object_for_this_type
+
+
+def _relinfo(manager, field, kind, prefetched):
+    instance = manager.instance
+    return (
+        _label(type(instance)),
+        field,
+        kind,
+        _label(manager.model),
+        prefetched,
+        origin_of(instance),
+        False,
+    )
+
+
+def _hook_manager_get_queryset(original, field, kind):
+    """A related manager's get_queryset: the prefetch cache, or a new filtered queryset."""
+
+    @functools.wraps(original)
+    def get_queryset(self):
+        qs = original(self)
+        try:
+            d = qs.__dict__
+            mark = d.get("_djtop")
+            if qs._result_cache is not None:  # served from the prefetch cache
+                if not (mark and mark[0] is not None and mark[0][4]):
+                    info = _relinfo(self, field, kind, True)
+                    d["_djtop"] = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
+            else:
+                info = _relinfo(self, field, kind, False)
+                d["_djtop"] = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
+        except Exception:
+            pass
+        return qs
+
+    return get_queryset
+
+
+def _hook_manager_counter(original, op, field, kind):
+    """ManyRelatedManager.count/exists (Django 5+): may query the through table directly."""
+
+    @functools.wraps(original)
+    def hooked(self):
+        try:
+            info = _relinfo(self, field, kind, False)
+            lookups = dict(self.core_filters) if _current.get() is None else None
+            token = _enter_relation(info, op, _label(self.model), op, lookups, innermost=False)
+        except Exception:
+            token = None
+        if token is None:
+            return original(self)
+        try:
+            return original(self)
+        finally:
+            _reset(token)
+
+    return hooked
+
+
+def _hook_manager_class(cls, field, kind):
+    """Hook one related manager class (each relation has its own, made on first use)."""
+    if cls.__dict__.get("_djtop_hooked"):
+        return cls
+    original = cls.__dict__.get("get_queryset")
+    if original is None:
+        return cls
+    _set(cls, "get_queryset", _hook_manager_get_queryset(original, field, kind))
+    for op in ("count", "exists"):
+        counter = cls.__dict__.get(op)
+        if counter is not None:
+            _set(cls, op, _hook_manager_counter(counter, op, field, kind))
+    for name in ("add", "remove", "clear", "set"):
+        method = cls.__dict__.get(name)
+        if method is not None:
+            _set(cls, name, _hook_mute(method))
+    _set(cls, "_djtop_hooked", True)
+    return cls
+
+
+def _hook_manager_factory(original, describe):
+    """create_*_manager(superclass, rel, ...): hook the class it returns."""
+
+    @functools.wraps(original)
+    def factory(*args, **kwargs):
+        cls = original(*args, **kwargs)
+        try:
+            field, kind = describe(*args, **kwargs)
+            _hook_manager_class(cls, field, kind)
+        except Exception:
+            pass
+        return cls
+
+    return factory
+
+
+def _describe_reverse_fk(superclass, rel):
+    return rel.get_accessor_name(), "reverse_fk"
+
+
+def _describe_m2m(superclass, rel, reverse):
+    return (rel.get_accessor_name() if reverse else rel.field.name), "m2m"
+
+
+def _describe_generic(superclass, rel):
+    return rel.field.name, "generic"
+
+
+# -- installing ------------------------------------------------------------------------------------
+
+_installed = False
+_install_lock = threading.Lock()
+_patches = []  # (owner, name, original or _MISSING), to undo
+
+
+class _Missing:
+    pass
+
+
+def _set(owner, name, value):
+    _patches.append((owner, name, owner.__dict__.get(name, _Missing)))
+    setattr(owner, name, value)
+
+
+def _patch(owner, name, make, *extra):
+    original = owner.__dict__.get(name)
+    if original is None or getattr(original, "_djtop_hook", False):
+        return
+    hooked = make(original, *extra)
+    hooked._djtop_hook = True
+    _set(owner, name, hooked)
+
+
+def install():
+    """Install the hooks, once per process (called by capture.install when enabled)."""
+    global _installed, _DEFERRED_GET, _Model
+    with _install_lock:
+        if _installed:
+            return True
+        from django.apps import apps
+        from django.db.models import Model, query
+        from django.db.models.fields import related_descriptors as rd
+        from django.db.models.query_utils import DeferredAttribute
+
+        _Model = Model
+        _DEFERRED_GET = DeferredAttribute.__get__.__code__
+        QuerySet = query.QuerySet
+        for name, op in _QUERYSET_OPS:
+            _patch(QuerySet, name, _hook_queryset_method, op)
+        _patch(QuerySet, "_fetch_all", _hook_fetch_all)
+        _patch(QuerySet, "_iterator", _hook_iterator)
+        _patch(QuerySet, "aiterator", _hook_aiterator)
+        _patch(QuerySet, "_clone", _hook_clone)
+        _patch(QuerySet, "_filter_or_exclude", _hook_filter_or_exclude)
+        _patch(QuerySet, "complex_filter", _hook_complex_filter)
+        _patch(QuerySet, "extra", _hook_not_simple)
+        _patch(QuerySet, "_combinator_query", _hook_not_simple)
+        _patch(Model, "save", _hook_model_method, "save")
+        _patch(Model, "delete", _hook_model_method, "delete")
+        _patch(Model, "refresh_from_db", _hook_refresh_from_db)
+        _patch(query.ModelIterable, "__iter__", _hook_model_iterable_iter)
+        _patch(query, "get_related_populators", _hook_get_related_populators)
+        _patch(query, "prefetch_one_level", _hook_prefetch_one_level)
+        _patch(rd.ForwardManyToOneDescriptor, "get_object", _hook_forward_get_object)
+        _patch(rd.ReverseOneToOneDescriptor, "get_queryset", _hook_reverse_one_to_one_get_queryset)
+        _patch(
+            rd, "create_reverse_many_to_one_manager", _hook_manager_factory, _describe_reverse_fk
+        )
+        _patch(rd, "create_forward_many_to_many_manager", _hook_manager_factory, _describe_m2m)
+        generic = None
+        if apps.is_installed("django.contrib.contenttypes"):
+            from django.contrib.contenttypes import fields as generic
+            from django.contrib.contenttypes.models import ContentType
+
+            _patch(generic.GenericForeignKey, "__get__", _hook_gfk_get)
+            _patch(ContentType, "get_object_for_this_type", _hook_get_object_for_this_type)
+            _patch(
+                generic, "create_generic_related_manager", _hook_manager_factory, _describe_generic
+            )
+        _hook_existing_managers(apps, rd, generic)
+        _installed = True
+        return True
+
+
+def _hook_existing_managers(apps, rd, generic):
+    """Related manager classes made before install() (cached on their descriptors)."""
+    for model in apps.get_models(include_auto_created=True):
+        for name, attr in list(vars(model).items()):
+            if not isinstance(attr, rd.ReverseManyToOneDescriptor):
+                continue
+            cls = attr.__dict__.get("related_manager_cls")
+            if cls is None:
+                continue
+            if generic is not None and isinstance(attr, generic.ReverseGenericManyToOneDescriptor):
+                kind = "generic"
+            elif isinstance(attr, rd.ManyToManyDescriptor):
+                kind = "m2m"
+            else:
+                kind = "reverse_fk"
+            try:
+                _hook_manager_class(cls, name, kind)
+            except Exception:
+                pass
+
+
+def uninstall():
+    """Undo install() (for tests and benchmarks)."""
+    global _installed
+    with _install_lock:
+        while _patches:
+            owner, name, original = _patches.pop()
+            if original is _Missing:
+                try:
+                    delattr(owner, name)
+                except AttributeError:
+                    pass
+            else:
+                setattr(owner, name, original)
+        _installed = False
+
+
+def installed():
+    return _installed
+
+
+def model_tables():
+    """{db_table: "app_label.ModelName"} of every installed model (M2M through tables
+    included, proxies left out: they share their concrete model's table)."""
+    from django.apps import apps
+
+    tables = {}
+    for model in apps.get_models(include_auto_created=True):
+        opts = model._meta
+        if opts.proxy or not opts.db_table:
+            continue
+        tables.setdefault(opts.db_table, opts.label)
+    return tables
