@@ -1,5 +1,6 @@
-//! Every key is data: one table maps keys to actions per view, and the footer is built from the
-//! same table, so what the footer promises is what the keys do.
+//! Every key is data: one table maps keys to actions per view, with the words that describe
+//! them. The footer and the `?` help overlay are both built from this table, so neither can
+//! promise a key that does something else (docs/keys.md lists the same table).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::text::{Line, Span};
@@ -28,26 +29,43 @@ pub enum Action {
     Edit,
     /// Copy the query's SQL with params written in.
     Yank,
+    /// Copy a test that pins the request's query count.
+    TestSnippet,
+    /// Start typing a filter for the current list.
+    Filter,
+    /// Hold the live tail (events keep being collected).
+    Pause,
+    /// Forget all requests and queries.
+    Clear,
+    Routes,
+    Processes,
+    Help,
 }
 
 /// Which views a binding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     All,
+    /// Views with rows to open.
     Lists,
+    /// Anywhere but the top.
     Nested,
     /// The request list and a request's query list.
     Request,
     /// Wherever one query is in focus: query lists and the detail.
     Query,
     Detail,
+    /// Lists that `/` can filter.
+    Filterable,
+    /// Only at the top: the request list.
+    Top,
 }
 
 impl Scope {
-    fn covers(self, view: View) -> bool {
+    pub fn covers(self, view: View) -> bool {
         match self {
             Scope::All => true,
-            Scope::Lists => !matches!(view, View::Detail(..)),
+            Scope::Lists => !matches!(view, View::Detail(..) | View::Processes),
             Scope::Nested => !matches!(view, View::Requests),
             Scope::Request => matches!(view, View::Requests | View::Queries(_)),
             Scope::Query => matches!(
@@ -55,142 +73,132 @@ impl Scope {
                 View::Queries(_) | View::Members(..) | View::Detail(..)
             ),
             Scope::Detail => matches!(view, View::Detail(..)),
+            Scope::Filterable => {
+                matches!(view, View::Requests | View::Queries(_) | View::Members(..))
+            }
+            Scope::Top => matches!(view, View::Requests),
         }
     }
 }
 
+/// A key: a code and whether Ctrl is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key(pub KeyCode, pub bool);
+
+const fn k(c: char) -> Key {
+    Key(KeyCode::Char(c), false)
+}
+const fn code(c: KeyCode) -> Key {
+    Key(c, false)
+}
+const fn ctrl(c: char) -> Key {
+    Key(KeyCode::Char(c), true)
+}
+
 pub struct Binding {
-    pub code: KeyCode,
-    pub ctrl: bool,
+    pub keys: &'static [Key],
     pub action: Action,
     pub scope: Scope,
-    /// Footer text for the first binding of an action; `None` keeps it out of the footer.
-    pub footer: Option<(&'static str, &'static str)>,
+    /// How the keys are written in the footer and help: `j/↓`.
+    pub label: &'static str,
+    pub help: &'static str,
+    /// The footer's words for it; empty keeps it out of the footer (every key is in `?`).
+    pub short: &'static str,
 }
 
-const fn key(code: KeyCode, action: Action, scope: Scope) -> Binding {
-    Binding {
-        code,
-        ctrl: false,
-        action,
-        scope,
-        footer: None,
-    }
-}
-
-const fn shown(
-    code: KeyCode,
+const fn bind(
+    keys: &'static [Key],
     action: Action,
     scope: Scope,
     label: &'static str,
-    what: &'static str,
+    help: &'static str,
+    short: &'static str,
 ) -> Binding {
     Binding {
-        code,
-        ctrl: false,
+        keys,
         action,
         scope,
-        footer: Some((label, what)),
+        label,
+        help,
+        short,
     }
 }
 
-const fn ctrl(c: char, action: Action, scope: Scope) -> Binding {
-    Binding {
-        code: KeyCode::Char(c),
-        ctrl: true,
-        action,
-        scope,
-        footer: None,
-    }
-}
+use Action as A;
+use KeyCode as C;
+use Scope as S;
 
+#[rustfmt::skip]
 pub const KEYS: &[Binding] = &[
-    shown(
-        KeyCode::Char('j'),
-        Action::Down(1),
-        Scope::All,
-        "j/k",
-        "move",
-    ),
-    key(KeyCode::Down, Action::Down(1), Scope::All),
-    key(KeyCode::Char('k'), Action::Up(1), Scope::All),
-    key(KeyCode::Up, Action::Up(1), Scope::All),
-    shown(KeyCode::Enter, Action::Enter, Scope::Lists, "enter", "open"),
-    key(KeyCode::Char('l'), Action::Enter, Scope::Lists),
-    key(KeyCode::Right, Action::Enter, Scope::Lists),
-    shown(
-        KeyCode::Char('f'),
-        Action::Findings,
-        Scope::Request,
-        "f",
-        "findings",
-    ),
-    shown(
-        KeyCode::Char('w'),
-        Action::Callsites,
-        Scope::Request,
-        "w",
-        "call sites",
-    ),
-    shown(
-        KeyCode::Char('y'),
-        Action::Yank,
-        Scope::Query,
-        "y",
-        "copy SQL",
-    ),
-    shown(KeyCode::Char('e'), Action::Edit, Scope::Detail, "e", "edit"),
-    shown(
-        KeyCode::Tab,
-        Action::NextFrame,
-        Scope::Detail,
-        "tab",
-        "frame",
-    ),
-    key(KeyCode::BackTab, Action::PrevFrame, Scope::Detail),
-    shown(KeyCode::Esc, Action::Back, Scope::Nested, "esc", "back"),
-    key(KeyCode::Char('h'), Action::Back, Scope::Nested),
-    key(KeyCode::Left, Action::Back, Scope::Nested),
-    key(KeyCode::Backspace, Action::Back, Scope::Nested),
-    shown(
-        KeyCode::Char('g'),
-        Action::Top,
-        Scope::All,
-        "g/G",
-        "top/bottom",
-    ),
-    key(KeyCode::Home, Action::Top, Scope::All),
-    key(KeyCode::Char('G'), Action::Bottom, Scope::All),
-    key(KeyCode::End, Action::Bottom, Scope::All),
-    shown(
-        KeyCode::PageDown,
-        Action::Down(0),
-        Scope::All,
-        "pgdn/pgup",
-        "page",
-    ),
-    key(KeyCode::PageUp, Action::Up(0), Scope::All),
-    ctrl('d', Action::Down(0), Scope::All),
-    ctrl('u', Action::Up(0), Scope::All),
-    shown(KeyCode::Char('q'), Action::Quit, Scope::All, "q", "quit"),
-    ctrl('c', Action::Quit, Scope::All),
+    bind(&[code(C::Enter), k('l'), code(C::Right)], A::Enter, S::Lists, "enter", "open the selected row", "open"),
+    bind(&[code(C::Esc), k('h'), code(C::Left), code(C::Backspace)], A::Back, S::Nested, "esc", "back one level", "back"),
+    bind(&[k('f')], A::Findings, S::Request, "f", "findings: each N+1 with the fix to paste", "findings"),
+    bind(&[k('w')], A::Callsites, S::Request, "w", "call sites: queries grouped by the line that fired them", "lines"),
+    bind(&[k('/')], A::Filter, S::Filterable, "/", "filter the list (text or regex; enter keeps it, esc clears)", "filter"),
+    bind(&[k('y')], A::Yank, S::Query, "y", "copy the SQL with its params, runnable in psql/sqlite3", "copy SQL"),
+    bind(&[k('e')], A::Edit, S::Detail, "e", "open the selected frame in $VISUAL/$EDITOR", "edit"),
+    bind(&[code(C::Tab)], A::NextFrame, S::Detail, "tab", "next stack frame", "frame"),
+    bind(&[code(C::BackTab)], A::PrevFrame, S::Detail, "shift-tab", "previous stack frame", ""),
+    bind(&[k('t')], A::TestSnippet, S::Request, "t", "copy a test pinning this request's query count", ""),
+    bind(&[k('r')], A::Routes, S::Top, "r", "routes: query counts per route (p50/p95)", ""),
+    bind(&[k('P')], A::Processes, S::Top, "P", "connected processes", ""),
+    bind(&[k('p')], A::Pause, S::All, "p", "pause/resume the live tail (events still collected)", ""),
+    bind(&[k('c')], A::Clear, S::Top, "c", "clear all requests and queries", ""),
+    bind(&[k('j'), code(C::Down)], A::Down(1), S::All, "j/k", "move down", "move"),
+    bind(&[k('k'), code(C::Up)], A::Up(1), S::All, "k/↑", "move up", ""),
+    bind(&[k('g'), code(C::Home)], A::Top, S::All, "g/G", "first / last row", ""),
+    bind(&[k('G'), code(C::End)], A::Bottom, S::All, "G/end", "last row", ""),
+    bind(&[code(C::PageDown), ctrl('d')], A::Down(0), S::All, "pgdn/ctrl-d", "a page down", ""),
+    bind(&[code(C::PageUp), ctrl('u')], A::Up(0), S::All, "pgup/ctrl-u", "a page up", ""),
+    bind(&[k('?')], A::Help, S::All, "?", "all keys of this view", "help"),
+    bind(&[k('q'), ctrl('c')], A::Quit, S::All, "q", "quit", "quit"),
 ];
 
 pub fn action_for(view: View, ev: KeyEvent) -> Option<Action> {
-    let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+    let key = Key(ev.code, ev.modifiers.contains(KeyModifiers::CONTROL));
     KEYS.iter()
-        .find(|b| b.code == ev.code && b.ctrl == ctrl && b.scope.covers(view))
+        .find(|b| b.keys.contains(&key) && b.scope.covers(view))
         .map(|b| b.action)
+}
+
+/// The bindings of a view, in table order.
+pub fn bindings(view: View) -> impl Iterator<Item = &'static Binding> {
+    KEYS.iter().filter(move |b| b.scope.covers(view))
 }
 
 pub fn footer(view: View, color: bool) -> Line<'static> {
     let st = Styles::new(color);
     let mut spans = vec![Span::raw(" ")];
-    for b in KEYS.iter().filter(|b| b.scope.covers(view)) {
-        if let Some((label, what)) = b.footer {
-            spans.push(Span::styled(label, st.key));
-            spans.push(Span::styled(format!(" {what}  "), st.dim));
-        }
+    for b in bindings(view).filter(|b| !b.short.is_empty()) {
+        spans.push(Span::styled(b.label, st.key));
+        spans.push(Span::styled(format!(" {}  ", b.short), st.dim));
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_means_two_things_in_one_view() {
+        let views = [
+            View::Requests,
+            View::Queries(0),
+            View::Findings(0),
+            View::Callsites(0),
+            View::Members(0, super::super::Group::Finding(0)),
+            View::Detail(0, 0),
+            View::Routes,
+            View::Processes,
+        ];
+        for view in views {
+            let mut seen = std::collections::HashSet::new();
+            for b in bindings(view) {
+                for key in b.keys {
+                    assert!(seen.insert(*key), "{key:?} bound twice in {view:?}");
+                }
+            }
+        }
+    }
 }

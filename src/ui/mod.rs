@@ -5,9 +5,12 @@
 mod callsites;
 mod detail;
 mod findings;
+mod help;
 mod keys;
+mod processes;
 mod queries;
 mod requests;
+mod routes;
 mod source;
 mod style;
 mod terminal;
@@ -39,6 +42,47 @@ pub enum View {
     /// Some of a request's queries: one finding's, or one call site's.
     Members(RequestId, Group),
     Detail(RequestId, QueryId),
+    /// Every route seen, with its query-count distribution.
+    Routes,
+    /// The connected (and gone) Django processes.
+    Processes,
+}
+
+/// A filtered list, valid for one (store generation, filter text, view).
+type ListCache = ((u64, String, View), std::rc::Rc<Vec<usize>>);
+
+/// A filter typed with `/`, attached to the list it filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub view: View,
+    pub text: String,
+    /// Still typing: keys go into the text.
+    pub editing: bool,
+}
+
+/// Case-insensitive: a regex when the text is one, else plain text.
+enum Matcher {
+    Regex(regex::Regex),
+    Text(String),
+}
+
+impl Matcher {
+    fn new(text: &str) -> Self {
+        match regex::RegexBuilder::new(text)
+            .case_insensitive(true)
+            .build()
+        {
+            Ok(r) => Matcher::Regex(r),
+            Err(_) => Matcher::Text(text.to_lowercase()),
+        }
+    }
+
+    fn matches(&self, hay: &str) -> bool {
+        match self {
+            Matcher::Regex(r) => r.is_match(hay),
+            Matcher::Text(t) => hay.to_lowercase().contains(t),
+        }
+    }
 }
 
 /// Which subset of a request's queries a [`View::Members`] list shows.
@@ -75,6 +119,14 @@ pub struct App {
     pub message: Option<String>,
     /// Set by a key, carried out by the terminal loop.
     pub effect: Option<Effect>,
+    pub filter: Option<Filter>,
+    pub help: bool,
+    /// The live tail is held: the terminal loop keeps events aside until resumed.
+    pub paused: bool,
+    /// Events held while paused (the terminal loop counts them).
+    pub waiting: usize,
+    pub selected_route: usize,
+    list_cache: Option<ListCache>,
     sources: source::Sources,
     pub config: Config,
     /// What the status line says we listen on (or replay).
@@ -99,6 +151,12 @@ impl App {
             detail_scroll: 0,
             message: None,
             effect: None,
+            filter: None,
+            help: false,
+            paused: false,
+            waiting: 0,
+            selected_route: 0,
+            list_cache: None,
             sources: source::Sources::default(),
             config,
             source,
@@ -136,8 +194,26 @@ impl App {
         f
     }
 
-    /// The queries a query list shows: all of a request's, or one finding's members.
+    /// The queries a query list shows (all of a request's, one finding's, one call site's),
+    /// filtered by SQL text when a filter is set.
     pub fn listed_queries(&mut self, view: View) -> Vec<QueryId> {
+        let all = self.unfiltered_queries(view);
+        match self.filter_for(view).map(str::to_owned) {
+            Some(text) => {
+                let list = self.cached_list(view, Some(text), |store, m| {
+                    let m = m.expect("a filter");
+                    all.iter()
+                        .copied()
+                        .filter(|&q| m.matches(store.sql(&store.queries[q])))
+                        .collect()
+                });
+                list.to_vec()
+            }
+            None => all,
+        }
+    }
+
+    fn unfiltered_queries(&mut self, view: View) -> Vec<QueryId> {
         match view {
             View::Queries(req) => self.store.requests[req].queries.clone(),
             View::Members(req, Group::Finding(i)) => self
@@ -158,21 +234,73 @@ impl App {
         *self.views.last().expect("never empty")
     }
 
-    /// Requests in display order: newest first.
-    pub fn request_order(&self) -> impl Iterator<Item = RequestId> + '_ {
-        (0..self.store.requests.len()).rev()
+    /// The filter text that applies to `view`, if any.
+    pub fn filter_for(&self, view: View) -> Option<&str> {
+        self.filter
+            .as_ref()
+            .filter(|f| f.view == view && !f.text.is_empty())
+            .map(|f| f.text.as_str())
     }
 
-    /// The selected request, following the newest when nothing was picked.
-    pub fn current_request(&self) -> Option<RequestId> {
-        self.selected_request
-            .or_else(|| self.store.requests.len().checked_sub(1))
+    /// Requests in display order (newest first), filtered; built once per store change.
+    pub fn request_list(&mut self) -> std::rc::Rc<Vec<RequestId>> {
+        let filter = self.filter_for(View::Requests).map(str::to_owned);
+        self.cached_list(View::Requests, filter, |store, m| {
+            (0..store.requests.len())
+                .rev()
+                .filter(|&id| {
+                    let Some(m) = m else { return true };
+                    let r = &store.requests[id];
+                    let hay = format!(
+                        "{} {} {} {} {}",
+                        r.method.as_deref().unwrap_or(&r.kind),
+                        r.path,
+                        r.status.map(|s| s.to_string()).unwrap_or_default(),
+                        r.route.as_deref().unwrap_or(""),
+                        r.view.as_deref().unwrap_or("")
+                    );
+                    m.matches(&hay)
+                })
+                .collect()
+        })
+    }
+
+    fn cached_list(
+        &mut self,
+        view: View,
+        filter: Option<String>,
+        build: impl FnOnce(&Store, Option<&Matcher>) -> Vec<usize>,
+    ) -> std::rc::Rc<Vec<usize>> {
+        let key = (
+            self.store.generation,
+            filter.clone().unwrap_or_default(),
+            view,
+        );
+        if let Some((k, list)) = &self.list_cache {
+            if *k == key {
+                return list.clone();
+            }
+        }
+        let matcher = filter.as_deref().map(Matcher::new);
+        let list = std::rc::Rc::new(build(&self.store, matcher.as_ref()));
+        self.list_cache = Some((key, list.clone()));
+        list
+    }
+
+    /// The selected request, following the newest (of the filtered list) when none was picked.
+    pub fn current_request(&mut self) -> Option<RequestId> {
+        match self.selected_request {
+            Some(id) => Some(id),
+            None => self.request_list().first().copied(),
+        }
     }
 
     /// Position of the selected request in display order.
-    pub fn request_position(&self) -> usize {
-        match self.current_request() {
-            Some(id) => self.store.requests.len() - 1 - id,
+    pub fn request_position(&mut self) -> usize {
+        let list = self.request_list();
+        match self.selected_request {
+            // The list is newest (highest id) first.
+            Some(id) => list.binary_search_by(|x| id.cmp(x)).unwrap_or(0),
             None => 0,
         }
     }
@@ -191,6 +319,22 @@ impl App {
     }
 
     pub fn handle_key(&mut self, key: KeyEvent, page: usize) {
+        if self.help {
+            // Any key closes the help; q still quits.
+            self.help = false;
+            if !matches!(key.code, KeyCode::Char('q')) {
+                return;
+            }
+        }
+        if self.filter.as_ref().is_some_and(|f| f.editing) {
+            self.edit_filter(key);
+            return;
+        }
+        if key.code == KeyCode::Esc && self.filter_for(self.view()).is_some() {
+            self.filter = None;
+            self.reset_selection();
+            return;
+        }
         let Some(action) = keys::action_for(self.view(), key) else {
             return;
         };
@@ -243,7 +387,103 @@ impl App {
             }
             Action::Edit => self.edit(),
             Action::Yank => self.yank(),
+            Action::TestSnippet => self.test_snippet(),
+            Action::Filter => {
+                let view = self.view();
+                let text = self.filter_for(view).unwrap_or("").to_owned();
+                self.filter = Some(Filter {
+                    view,
+                    text,
+                    editing: true,
+                });
+            }
+            Action::Pause => {
+                self.paused = !self.paused;
+                self.message = Some(if self.paused {
+                    "paused: events are still collected, p resumes".to_owned()
+                } else {
+                    "resumed".to_owned()
+                });
+            }
+            Action::Clear => {
+                self.store.clear();
+                self.summaries.clear();
+                self.findings.clear();
+                self.callsites.clear();
+                self.list_cache = None;
+                self.views.truncate(1);
+                self.filter = None;
+                self.reset_selection();
+                self.message = Some("cleared".to_owned());
+            }
+            Action::Routes => {
+                self.selected_route = 0;
+                self.views.push(View::Routes);
+            }
+            Action::Processes => self.views.push(View::Processes),
+            Action::Help => self.help = true,
         }
+    }
+
+    fn reset_selection(&mut self) {
+        match self.view() {
+            View::Requests => self.selected_request = None,
+            _ => self.selected_query = 0,
+        }
+    }
+
+    fn edit_filter(&mut self, key: KeyEvent) {
+        let Some(f) = self.filter.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter => f.editing = false,
+            KeyCode::Esc => {
+                self.filter = None;
+            }
+            KeyCode::Backspace => {
+                f.text.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => f.text.push(c),
+            _ => return,
+        }
+        self.reset_selection();
+    }
+
+    /// A test that pins the selected request's query count, for Django's TestCase and for
+    /// pytest-django.
+    fn test_snippet(&mut self) {
+        let req = match self.view() {
+            View::Requests => self.current_request(),
+            View::Queries(r) => Some(r),
+            _ => None,
+        };
+        let Some(r) = req else { return };
+        let request = &self.store.requests[r];
+        let (Some(method), true) = (&request.method, request.is_http()) else {
+            self.message = Some("not an HTTP request: nothing to pin".to_owned());
+            return;
+        };
+        let n = request.queries.len();
+        let call = format!("{}({:?})", method.to_lowercase(), request.path);
+        let name: String = request
+            .route
+            .as_deref()
+            .unwrap_or(&request.path)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let name = name.trim_matches('_');
+        let text = format!(
+            "# Django TestCase\nwith self.assertNumQueries({n}):\n    self.client.{call}\n\n\
+             # pytest-django\ndef test_{name}_query_count(client, django_assert_num_queries):\n    \
+             with django_assert_num_queries({n}):\n        client.{call}\n"
+        );
+        self.message = Some(format!(
+            "copied a test pinning {n} queries for {}",
+            request.path
+        ));
+        self.effect = Some(Effect::Copy(text));
     }
 
     /// The query a yank or an edit is about: the detail's, or the selected row's.
@@ -331,24 +571,40 @@ impl App {
                     self.views.push(View::Members(req, group));
                 }
             }
-            View::Detail(..) => {}
+            View::Routes => {
+                // A route opens as the request list filtered to it.
+                if let Some(r) = analysis::routes(&self.store).get(self.selected_route) {
+                    let text = regex::escape(&r.route);
+                    self.views.truncate(1);
+                    self.filter = Some(Filter {
+                        view: View::Requests,
+                        text,
+                        editing: false,
+                    });
+                    self.selected_request = None;
+                }
+            }
+            View::Detail(..) | View::Processes => {}
         }
     }
 
     fn list_len(&mut self) -> usize {
         match self.view() {
-            View::Requests => self.store.requests.len(),
-            View::Queries(req) => self.store.requests[req].queries.len(),
-            view @ View::Members(..) => self.listed_queries(view).len(),
+            View::Requests => self.request_list().len(),
+            view @ (View::Queries(_) | View::Members(..)) => self.listed_queries(view).len(),
+            View::Routes => analysis::routes(&self.store).len(),
+            View::Processes => self.store.processes.len(),
             View::Findings(req) => self.findings(req).len(),
             View::Callsites(req) => self.callsites(req).len(),
             View::Detail(..) => usize::MAX,
         }
     }
 
-    fn position(&self) -> usize {
+    fn position(&mut self) -> usize {
         match self.view() {
             View::Requests => self.request_position(),
+            View::Routes => self.selected_route,
+            View::Processes => 0,
             View::Queries(_) | View::Members(..) => self.selected_query,
             View::Findings(_) => self.selected_finding,
             View::Callsites(_) => self.selected_site,
@@ -373,9 +629,11 @@ impl App {
                 self.selected_request = if pos == 0 {
                     None
                 } else {
-                    Some(self.store.requests.len() - 1 - pos)
+                    self.request_list().get(pos).copied()
                 };
             }
+            View::Routes => self.selected_route = pos,
+            View::Processes => {}
             View::Queries(_) | View::Members(..) => self.selected_query = pos,
             View::Findings(_) => self.selected_finding = pos,
             View::Callsites(_) => self.selected_site = pos,
@@ -413,11 +671,34 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
             }
             View::Findings(req) => findings::draw(frame, body, app, req),
             View::Callsites(req) => callsites::draw(frame, body, app, req),
+            View::Routes => routes::draw(frame, body, app),
+            View::Processes => processes::draw(frame, body, app),
             View::Detail(req, q) => detail::draw(frame, body, app, req, q),
         }
     }
     frame.render_widget(Paragraph::new(status_line(app)), status);
-    frame.render_widget(Paragraph::new(keys::footer(app.view(), app.color)), footer);
+    match &app.filter {
+        Some(f) if f.editing || f.view == app.view() => {
+            let st = style::Styles::new(app.color);
+            let cursor = if f.editing {
+                "▏ (enter keeps, esc clears)"
+            } else {
+                "  (esc clears)"
+            };
+            frame.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled(" / ", st.key),
+                    Span::raw(f.text.clone()),
+                    Span::styled(cursor, st.dim),
+                ])),
+                footer,
+            );
+        }
+        _ => frame.render_widget(Paragraph::new(keys::footer(app.view(), app.color)), footer),
+    }
+    if app.help {
+        help::draw(frame, app);
+    }
 }
 
 fn breadcrumbs(app: &App) -> Line<'static> {
@@ -436,6 +717,8 @@ fn breadcrumbs(app: &App) -> Line<'static> {
             }
             View::Findings(_) => "findings".to_owned(),
             View::Callsites(_) => "call sites".to_owned(),
+            View::Routes => "routes".to_owned(),
+            View::Processes => "processes".to_owned(),
             View::Members(r, Group::Finding(i)) => {
                 let n = app
                     .findings
@@ -475,6 +758,12 @@ fn status_line(app: &App) -> Line<'static> {
             s.queries.len()
         )),
     ];
+    if app.paused {
+        spans.push(Span::styled(
+            format!(" PAUSED, {} events waiting ", app.waiting),
+            st.bad,
+        ));
+    }
     let drop_style = if dropped > 0 { st.bad } else { st.dim };
     spans.push(Span::styled(format!("· {dropped} dropped "), drop_style));
     if s.malformed > 0 {

@@ -12,13 +12,15 @@ use super::{list_rows, truncate, window_start, App};
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     let st = Styles::new(app.color);
     let rows_available = list_rows(area);
-    let len = app.store.requests.len();
+    let list = app.request_list();
+    let len = list.len();
     let selected = app.request_position();
     let start = window_start(selected, rows_available, len);
     let path_width = (area.width as usize).saturating_sub(66).max(10);
 
-    let ids: Vec<usize> = app
-        .request_order()
+    let ids: Vec<usize> = list
+        .iter()
+        .copied()
         .skip(start)
         .take(rows_available)
         .collect();

@@ -61,7 +61,9 @@ async fn event_loop(
     let mut dirty = true;
     let mut page = 10usize;
     // What the screen shows: redraw on a tick only when the store moved on.
-    let mut drawn = (0u64, 0u64);
+    let mut drawn = (0u64, 0u64, 0usize);
+    // Batches held while the live tail is paused (collected, not yet shown).
+    let mut held: Vec<Incoming> = Vec::new();
     loop {
         if dirty {
             terminal.draw(|f| {
@@ -76,6 +78,12 @@ async fn event_loop(
                     app.handle_key(key, page);
                     if app.quit {
                         return Ok(());
+                    }
+                    if !app.paused && !held.is_empty() {
+                        for msg in held.drain(..) {
+                            apply(&mut app.store, msg);
+                        }
+                        app.waiting = 0;
                     }
                     if let Some(effect) = app.effect.take() {
                         if matches!(effect, Effect::Edit { suspend: true, .. }) {
@@ -92,15 +100,21 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(msg) = rx.recv() => {
-                apply(&mut app.store, msg);
+                held.push(msg);
                 // Take everything already waiting before the next frame.
                 while let Ok(msg) = rx.try_recv() {
-                    apply(&mut app.store, msg);
+                    held.push(msg);
                 }
+                if !app.paused {
+                    for msg in held.drain(..) {
+                        apply(&mut app.store, msg);
+                    }
+                }
+                app.waiting = held.iter().map(events_in).sum();
                 // Redraw on the next tick, not per batch.
             }
             _ = tick.tick() => {
-                let now = (app.store.generation, app.store.malformed);
+                let now = (app.store.generation, app.store.malformed, app.waiting);
                 if now != drawn {
                     dirty = true;
                     drawn = now;
@@ -160,6 +174,13 @@ pub fn osc52(text: &str, tmux: bool) -> String {
         format!("\x1bPtmux;\x1b\x1b]52;c;{b64}\x07\x1b\\")
     } else {
         format!("\x1b]52;c;{b64}\x07")
+    }
+}
+
+fn events_in(msg: &Incoming) -> usize {
+    match msg {
+        Incoming::Batch { events, .. } => events.len(),
+        _ => 0,
     }
 }
 

@@ -237,3 +237,101 @@ fn osc52_sequences() {
     assert_eq!(osc52("hi", false), "\x1b]52;c;aGk=\x07");
     assert_eq!(osc52("hi", true), "\x1bPtmux;\x1b\x1b]52;c;aGk=\x07\x1b\\");
 }
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.handle_key(key(KeyCode::Char(c)), 10);
+    }
+}
+
+#[test]
+fn slash_filters_requests_live_and_esc_clears() {
+    let mut app = examples_app();
+    app.handle_key(key(KeyCode::Char('/')), 10);
+    type_text(&mut app, "ARTICLES");
+    assert_eq!(
+        *app.request_list(),
+        vec![1],
+        "case-insensitive text match on the path"
+    );
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert!(!app.filter.as_ref().unwrap().editing);
+    assert_eq!(app.current_request(), Some(1));
+    let s = screen(&mut app, 100, 8);
+    assert!(
+        s.contains("/ ART") && !s.contains("startup  startup"),
+        "{s}"
+    );
+    app.handle_key(key(KeyCode::Esc), 10);
+    assert_eq!(app.filter, None);
+    assert_eq!(app.request_list().len(), 2);
+    // A regex, and a filter over a request's queries by SQL.
+    app.handle_key(key(KeyCode::Char('/')), 10);
+    type_text(&mut app, "^start");
+    assert_eq!(*app.request_list(), vec![0]);
+    app.handle_key(key(KeyCode::Esc), 10);
+    app.handle_key(key(KeyCode::Enter), 10);
+    app.handle_key(key(KeyCode::Char('/')), 10);
+    type_text(&mut app, "insert");
+    assert_eq!(app.listed_queries(app.view()).len(), 1);
+}
+
+#[test]
+fn help_lists_every_key_of_the_view() {
+    let mut app = examples_app();
+    app.handle_key(key(KeyCode::Char('?')), 10);
+    assert!(app.help);
+    let small = screen(&mut app, 80, 24);
+    for b in keys::bindings(View::Requests) {
+        assert!(
+            small.contains(b.help.get(..20).unwrap_or(b.help)),
+            "{} missing:\n{small}",
+            b.help
+        );
+    }
+    insta::assert_snapshot!("help_80x24", small);
+    insta::assert_snapshot!("help_160x45", screen(&mut app, 160, 45));
+    app.handle_key(key(KeyCode::Char('x')), 10);
+    assert!(!app.help, "any key closes it");
+    assert!(!app.quit);
+}
+
+#[test]
+fn routes_and_processes_views() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Char('r')), 10);
+    assert_eq!(app.view(), View::Routes);
+    insta::assert_snapshot!("routes", screen(&mut app, 100, 6));
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert_eq!(app.view(), View::Requests);
+    assert_eq!(app.filter_for(View::Requests), Some("articles/"));
+    app.handle_key(key(KeyCode::Char('P')), 10);
+    assert_eq!(app.view(), View::Processes);
+    insta::assert_snapshot!("processes", screen(&mut app, 100, 6));
+}
+
+#[test]
+fn pause_clear_and_test_snippet() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Char('t')), 10);
+    let Some(Effect::Copy(text)) = app.effect.take() else {
+        panic!("no snippet")
+    };
+    assert!(
+        text.contains("with self.assertNumQueries(12):\n    self.client.get(\"/articles/\")"),
+        "{text}"
+    );
+    assert!(
+        text.contains("def test_articles_query_count(client, django_assert_num_queries):"),
+        "{text}"
+    );
+    app.handle_key(key(KeyCode::Char('p')), 10);
+    assert!(app.paused);
+    app.waiting = 42;
+    assert!(screen(&mut app, 120, 6).contains("PAUSED, 42 events waiting"));
+    app.handle_key(key(KeyCode::Char('p')), 10);
+    assert!(!app.paused);
+    app.handle_key(key(KeyCode::Char('c')), 10);
+    assert!(app.store.requests.is_empty());
+    assert_eq!(app.store.processes.len(), 1);
+}
