@@ -253,6 +253,19 @@ impl Store {
         }
     }
 
+    /// Forget requests and queries (the `c` key); processes stay, with their counters.
+    pub fn clear(&mut self) {
+        let processes = std::mem::take(&mut self.processes);
+        let process_index = std::mem::take(&mut self.process_index);
+        let generation = self.generation + 1;
+        *self = Store {
+            processes,
+            process_index,
+            generation,
+            ..Store::default()
+        };
+    }
+
     fn process_for(&mut self, sid: &str) -> usize {
         if let Some(&i) = self.process_index.get(sid) {
             return i;
@@ -402,6 +415,16 @@ mod tests {
         assert_eq!(store.queries.len(), 1000);
         assert_eq!(store.unique_sql(), 1);
         assert_eq!(store.stacks.len(), 1);
+    }
+
+    #[test]
+    fn clear_keeps_processes_and_forgets_the_rest() {
+        let mut store = load(include_str!("../tests/protocol/examples.ndjson"));
+        store.clear();
+        assert!(store.requests.is_empty() && store.queries.is_empty());
+        assert_eq!(store.unique_sql(), 0);
+        assert_eq!(store.processes.len(), 1);
+        assert_eq!(store.dropped(), 12);
     }
 
     #[test]

@@ -1,0 +1,204 @@
+//! Shared by the benches: realistic event lines (what the shim sends for an N+1) and a tiny
+//! reporter. Each bench uses a part of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// The shape of a request's repeated queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `for book in Book.objects.all(): book.author.name`: one list query, then a lazy FK load
+    /// per row. Every load carries the same `rel` (interned once per request) and a different
+    /// param.
+    LazyFk,
+    /// `Author.objects.filter(pk=i).first()` per id: each query carries an `orm` with its own
+    /// lookups (`{"pk": i}`).
+    GetPerRow,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::LazyFk => "lazy-fk",
+            Shape::GetPerRow => "get-per-row",
+        }
+    }
+}
+
+const LIST_SQL: &str = r#"SELECT \"blog_book\".\"id\", \"blog_book\".\"title\", \"blog_book\".\"author_id\", \"blog_book\".\"published\" FROM \"blog_book\" ORDER BY \"blog_book\".\"published\" DESC"#;
+const LOAD_SQL: &str = r#"SELECT \"blog_author\".\"id\", \"blog_author\".\"name\", \"blog_author\".\"email\" FROM \"blog_author\" WHERE \"blog_author\".\"id\" = %s LIMIT 21"#;
+const FIRST_SQL: &str = r#"SELECT \"blog_author\".\"id\", \"blog_author\".\"name\", \"blog_author\".\"email\" FROM \"blog_author\" WHERE \"blog_author\".\"id\" = %s ORDER BY \"blog_author\".\"id\" ASC LIMIT 1"#;
+
+/// Writes the NDJSON of one process: `hello`, then whole requests.
+pub struct Gen {
+    pub sid: String,
+    qid: u64,
+    rid: u64,
+    ts: f64,
+    pub queries: u64,
+    pub events: u64,
+}
+
+impl Gen {
+    pub fn new(process: u32) -> Self {
+        Self {
+            sid: format!("{:016x}", 0x5f0c_2a9e_0000_0000u64 + process as u64),
+            qid: 0,
+            rid: 0,
+            ts: 1_763_730_000.0 + process as f64,
+            queries: 0,
+            events: 0,
+        }
+    }
+
+    pub fn hello(&mut self, out: &mut Vec<u8>) {
+        self.events += 1;
+        writeln!(
+            out,
+            r#"{{"type":"hello","v":1,"sid":"{}","pid":{},"ppid":4200,"argv":["manage.py","runserver"],"django":"5.2.1","python":"3.11.7","databases":[{{"alias":"default","vendor":"postgresql"}}],"root":"/home/me/blog","models":{{"blog_book":"blog.Book","blog_author":"blog.Author","auth_user":"auth.User"}},"ts":{:.6}}}"#,
+            self.sid,
+            4242 + self.sid.len(),
+            self.ts
+        )
+        .unwrap();
+    }
+
+    /// One request: `request`, a list query, `n` repeated queries, `end`.
+    pub fn request(&mut self, out: &mut Vec<u8>, n: usize, shape: Shape) {
+        self.rid += 1;
+        let rid = format!("{}-{}", self.sid, self.rid);
+        let sid = &self.sid;
+        self.ts += 0.5;
+        writeln!(
+            out,
+            r#"{{"type":"request","sid":"{sid}","rid":"{rid}","kind":"http","method":"GET","path":"/books/?page={}","ts":{:.6}}}"#,
+            self.rid % 50,
+            self.ts
+        )
+        .unwrap();
+        self.qid += 1;
+        let list_qid = self.qid;
+        writeln!(
+            out,
+            r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{list_qid},"alias":"default","vendor":"postgresql","sql":"{LIST_SQL}","params":[],"many":false,"ts":{:.6},"ms":1.2034,"rows":{n},"stack":[["blog/views.py",25,"book_list"]],"error":null,"orm":{{"model":"blog.Book","op":"iterate","lookups":{{}}}}}}"#,
+            self.ts + 0.0001
+        )
+        .unwrap();
+        for i in 0..n {
+            self.qid += 1;
+            let qid = self.qid;
+            let ts = self.ts + 0.0002 + i as f64 * 0.00012;
+            let ms = 0.05 + (i % 17) as f64 * 0.0031;
+            let pk = 1 + (i * 7919) % 100_000;
+            match shape {
+                Shape::LazyFk => writeln!(
+                    out,
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{LOAD_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/templatetags/blog_tags.py",12,"author_name"],["blog/views.py",27,"book_list"]],"error":null,"rel":{{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author","op":"load","origin":{{"how":"queryset","model":"blog.Book","site":["blog/views.py",25,"book_list"],"rows":{n},"qid":{list_qid}}}}}}}"#
+                ),
+                Shape::GetPerRow => writeln!(
+                    out,
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{FIRST_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/views.py",31,"load_author"],["blog/views.py",38,"author_list"]],"error":null,"orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
+                ),
+            }
+            .unwrap();
+        }
+        writeln!(
+            out,
+            r#"{{"type":"end","sid":"{sid}","rid":"{rid}","status":200,"route":"books/","view":"blog.views.book_list","ms":{:.4},"async":false}}"#,
+            n as f64 * 0.2 + 3.0
+        )
+        .unwrap();
+        self.queries += n as u64 + 1;
+        self.events += n as u64 + 3;
+    }
+}
+
+/// The NDJSON of one process with `requests` requests of `1 + n` queries each.
+pub fn recording(process: u32, requests: usize, n: usize, shape: Shape) -> (Vec<u8>, Gen) {
+    let mut gen = Gen::new(process);
+    let mut out = Vec::with_capacity(requests * (n + 3) * 480);
+    gen.hello(&mut out);
+    for _ in 0..requests {
+        gen.request(&mut out, n, shape);
+    }
+    (out, gen)
+}
+
+/// Every line of `bytes`, without its newline.
+pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// Median of `runs` timings of `f` (after one warm-up run when `warm`).
+pub fn median_of<T>(runs: usize, warm: bool, mut f: impl FnMut() -> T) -> (Duration, T) {
+    if warm {
+        std::hint::black_box(f());
+    }
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let out = f();
+        times.push(t0.elapsed());
+        last = Some(out);
+    }
+    times.sort();
+    (times[times.len() / 2], last.expect("runs > 0"))
+}
+
+pub fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+/// Print a figure and append it as a JSON line to `$DJTOP_BENCH_JSON` (benches/render.py
+/// turns those into docs/performance.md's tables).
+pub fn report(id: &str, value: f64, unit: &str, note: &str) {
+    println!("{id:<44} {value:>14.3} {unit:<10} {note}");
+    if let Some(path) = std::env::var_os("DJTOP_BENCH_JSON") {
+        let line = serde_json::json!({
+            "id": id,
+            "value": value,
+            "unit": unit,
+            "note": note,
+            "date": today(),
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("DJTOP_BENCH_JSON is writable");
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+/// `YYYY-MM-DD` (UTC), without a date crate.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Scale for quick runs: `DJTOP_BENCH_SCALE=0.1` makes every size ten times smaller.
+pub fn scaled(n: usize) -> usize {
+    let scale: f64 = std::env::var("DJTOP_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * scale) as usize).max(1)
+}

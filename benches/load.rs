@@ -1,0 +1,51 @@
+//! Loading a recording: `djtop::record::load` of a generated file of 1,000,000 N+1 queries,
+//! against the same lines parsed only, to show where the time goes.
+//!
+//! `cargo bench --bench load`. Sizes scale with DJTOP_BENCH_SCALE.
+
+mod common;
+
+use common::{lines, median_of, recording, report, scaled, Shape};
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    for shape in [Shape::LazyFk, Shape::GetPerRow] {
+        let name = shape.name();
+        // 4,000 requests of 1 + 249 queries.
+        let (bytes, gen) = recording(0, scaled(4000), 249, shape);
+        let path = dir.path().join(format!("{name}.ndjson"));
+        std::fs::write(&path, &bytes).unwrap();
+        let queries = gen.queries as f64;
+        let mb = bytes.len() as f64 / 1e6;
+
+        let (t, store) = median_of(3, true, || djtop::record::load(&path).unwrap());
+        assert_eq!(store.queries.len() as f64, queries);
+        assert_eq!(store.malformed, 0);
+        drop(store);
+        report(
+            &format!("load.record_load.{name}"),
+            queries / t.as_secs_f64(),
+            "queries/s",
+            &format!(
+                "djtop::record::load, {queries} queries, {mb:.0} MB file (page cache), median of 3: {:.2} s",
+                t.as_secs_f64()
+            ),
+        );
+
+        let (t, n) = median_of(3, false, || {
+            lines(&bytes)
+                .filter(|l| djtop::protocol::parse_line(l).is_ok())
+                .count()
+        });
+        assert_eq!(n as u64, gen.events);
+        report(
+            &format!("load.parse_only.{name}"),
+            queries / t.as_secs_f64(),
+            "queries/s",
+            &format!(
+                "parse_line alone over the same bytes: {:.2} s",
+                t.as_secs_f64()
+            ),
+        );
+    }
+}

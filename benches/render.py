@@ -1,0 +1,437 @@
+"""Turn the benches' JSON lines into docs/performance.md's tables.
+
+    python3 benches/render.py RESULTS.jsonl [--doc docs/performance.md] [--machine TEXT]
+
+Every table sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in the doc and is
+replaced whole; the prose around it is left alone. The tables are also printed. A verdict
+compares a figure with its target (pass/miss); it is a label, never an exit status.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+SHIM_CMD = "`.bench-venv/bin/python scripts/bench_shim.py --rounds 15 --queries 2000`"
+VIEWS = {
+    "pk": "sync, 2000× `filter(pk=i).first()`",
+    "fk": "sync, lazy `book.author` × 2000 (+1)",
+    "apk": "async, 2000× `await …afirst()`",
+    "afk": "async, lazy FK × 2000 via `sync_to_async` (+1)",
+}
+
+
+def load(paths):
+    results = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                results[record["id"]] = record  # the last run of an id wins
+    return results
+
+
+def fmt(value, digits=1):
+    if value is None:
+        return "—"
+    if abs(value) >= 100000:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def verdict(ok):
+    if ok is None:
+        return "—"
+    return "**pass**" if ok else "**miss**"
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def shim_tables(r):
+    rows = []
+    side = []
+    for db in ("sqlite", "postgres"):
+        for view in ("pk", "fk", "apk", "afk"):
+            s = r.get(f"shim.{db}.{view}")
+            if s is None:
+                continue
+            date = s["date"]
+            where = f"{db}, {VIEWS[view]}"
+            djtop = s.get("djtop_wall_us")
+            djtop_cpu = s.get("djtop_cpu_us")
+            down = s.get("djtop_down_wall_us")
+            down_cpu = s.get("djtop_down_cpu_us")
+            tb = s.get("toolbar_wall_us")
+            tb_cpu = s.get("toolbar_cpu_us")
+            limit = min(15.0, tb / 10) if tb else 15.0
+            rows.append(
+                [
+                    f"djtop, collector connected: {where}",
+                    f"{fmt(djtop, 2)} µs/query (CPU incl. sender: {fmt(djtop_cpu, 2)})",
+                    f"≤ 15 µs and ≤ toolbar/10 = {fmt(limit, 2)} µs",
+                    verdict(
+                        djtop is not None
+                        and djtop <= limit
+                        and djtop_cpu is not None
+                        and djtop_cpu <= limit
+                    ),
+                    SHIM_CMD,
+                    date,
+                ]
+            )
+            rows.append(
+                [
+                    f"djtop, collector down: {where}",
+                    f"{fmt(down, 2)} µs/query (CPU: {fmt(down_cpu, 2)})",
+                    "≤ 2 µs",
+                    verdict(down is not None and down <= 2.0 and down_cpu <= 2.0),
+                    SHIM_CMD,
+                    date,
+                ]
+            )
+            recorded = s.get("toolbar_recorded") or []
+            side.append(
+                [
+                    db,
+                    view,
+                    s["queries"],
+                    fmt(s["bare_wall_ms"]),
+                    f"{fmt(djtop, 2)} / {fmt(djtop_cpu, 2)}",
+                    f"{fmt(down, 2)} / {fmt(down_cpu, 2)}",
+                    f"{fmt(tb, 2)} / {fmt(tb_cpu, 2)}",
+                    fmt(s.get("toolbar_over_djtop_wall"), 1),
+                    ", ".join(str(c) for c in recorded) or "—",
+                    s.get("djtop_drops", "—"),
+                ]
+            )
+    main = table(["Figure", "Measured", "Target", "Verdict", "Command", "Date"], rows)
+    detail = table(
+        [
+            "DB",
+            "view",
+            "queries",
+            "bare ms (median)",
+            "djtop µs/q wall / CPU",
+            "djtop down µs/q wall / CPU",
+            "toolbar µs/q wall / CPU",
+            "toolbar ÷ djtop (wall)",
+            "toolbar recorded",
+            "djtop drops",
+        ],
+        side,
+    )
+    notes = []
+    for db in ("sqlite", "postgres"):
+        rec = r.get(f"shim.{db}.recorded")
+        if rec:
+            notes.append(
+                f"- {db}: the `djtop record` collector wrote {rec['recorded']:,} query events "
+                f"of {rec['sent']:,} the djtop worker ran."
+            )
+        micro = r.get(f"shim.{db}.micro")
+        if micro:
+            m = micro["value"]
+            notes.append(
+                f"- {db}: shim steps timed alone (µs per call): execute wrapper without the "
+                f"queue {m['wrapper_total_us']:.2f} (of which stack capture from a shallow "
+                f"stack {m['stack_capture_us']:.2f}, params {m['json_safe_params_us']:.2f}, "
+                f"emit {m['emit_us']:.2f}); JSON encoding of one {m['event_bytes']}-byte "
+                f"event in the sender thread {m['encode_us']:.2f}."
+            )
+    return main + "\n\nSide by side (same run, µs per query = median over rounds of "
+    "(variant − bare) / queries):\n\n" + detail + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def simple_rows(r, specs):
+    rows = []
+    for id_, label, target, ok, cmd in specs:
+        rec = r.get(id_)
+        if rec is None:
+            continue
+        value = rec["value"]
+        unit = rec["unit"]
+        shown = f"{fmt(value, 0 if unit.endswith('/s') else 1)} {unit}"
+        rows.append(
+            [
+                label,
+                shown,
+                target,
+                verdict(ok(value) if ok else None),
+                f"`{cmd}`",
+                rec["date"],
+                rec.get("note", ""),
+            ]
+        )
+    return table(["Figure", "Measured", "Target", "Verdict", "Command", "Date", "How"], rows)
+
+
+def at_least(x):
+    return lambda v: v >= x
+
+
+def at_most(x):
+    return lambda v: v <= x
+
+
+def ingest_table(r):
+    c = "cargo bench --bench ingest"
+    t = "≥ 300,000 queries/s"
+    return simple_rows(
+        r,
+        [
+            (
+                "ingest.e2e.tui",
+                "End to end, TUI path: 4 connections → Collector → Store + frames",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            (
+                "ingest.e2e.apply",
+                "End to end: 4 connections → Collector → Store",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            (
+                "ingest.e2e.record",
+                "End to end, record path: 4 connections → Collector → raw lines",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            (
+                "ingest.parse_apply_frames.lazy-fk",
+                "In-process parse + apply + frames, lazy-FK N+1",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            (
+                "ingest.parse_apply.lazy-fk",
+                "In-process parse + apply, lazy-FK N+1",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            (
+                "ingest.parse_apply.get-per-row",
+                "In-process parse + apply, get-per-row N+1",
+                t,
+                at_least(300_000),
+                c,
+            ),
+            ("ingest.parse.lazy-fk", "parse_line only, lazy-FK N+1", "(reference)", None, c),
+            (
+                "ingest.parse.get-per-row",
+                "parse_line only, get-per-row N+1",
+                "(reference)",
+                None,
+                c,
+            ),
+        ],
+    )
+
+
+def memory_table(r):
+    c = "cargo bench --bench memory"
+    t = "≤ 300 bytes"
+    return simple_rows(
+        r,
+        [
+            (
+                "memory.per_query.lazy-fk",
+                "Store heap per query, 1,000,000 lazy-FK N+1 queries",
+                t,
+                at_most(300),
+                c,
+            ),
+            (
+                "memory.per_query.get-per-row",
+                "Store heap per query, 1,000,000 get-per-row queries",
+                t,
+                at_most(300),
+                c,
+            ),
+        ],
+    )
+
+
+def tui_table(r):
+    c = "cargo bench --bench tui"
+    f = "≤ 10 ms"
+    rows = simple_rows(
+        r,
+        [
+            (
+                "tui.frame.requests.1m.cold",
+                "Request list frame, 1M queries, first frame",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.requests.1m.warm",
+                "Request list frame, 1M queries, redraw",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.queries.1m.cold",
+                "Query list frame (250-query request), 1M stored",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.requests.100k.cold",
+                "Request list frame, one 100k-query request, first frame",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.requests.100k.live",
+                "Request list frame while the 100k request grows",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.queries.100k.cold",
+                "Query list frame, 100k-query request, first frame",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.queries.100k.warm",
+                "Query list frame, 100k-query request, redraw",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.queries.100k.live",
+                "Query list frame while the 100k request grows",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.frame.findings.100k.cold",
+                "Findings panel, 100k-query request, first frame",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
+                "tui.key.move.100k",
+                "Key j/k + frame in the 100k query list",
+                "≤ 30 ms",
+                at_most(30),
+                c,
+            ),
+            (
+                "tui.startup.pty",
+                "Start-up to first frame, real binary in a pty",
+                "≤ 150 ms",
+                at_most(150),
+                "python3 benches/startup.py --djtop-bin target/release/djtop",
+            ),
+            (
+                "tui.startup.library",
+                "Start-up, library path (load + App::new + first frame)",
+                "≤ 150 ms",
+                at_most(150),
+                c,
+            ),
+        ],
+    )
+    date = next((x["date"] for k, x in r.items() if k.startswith("tui.")), "")
+    filter_row = (
+        f"| Filter keystroke (`/`), 1M and 100k queries | not implemented | ≤ 30 ms | — "
+        f"| — | {date} | there is no filter yet |"
+    )
+    return rows + "\n" + filter_row
+
+
+def load_table(r):
+    c = "cargo bench --bench load"
+    t = "≥ 500,000 queries/s"
+    return simple_rows(
+        r,
+        [
+            (
+                "load.record_load.lazy-fk",
+                "record::load, 1M lazy-FK N+1 queries",
+                t,
+                at_least(500_000),
+                c,
+            ),
+            (
+                "load.record_load.get-per-row",
+                "record::load, 1M get-per-row queries",
+                t,
+                at_least(500_000),
+                c,
+            ),
+            (
+                "load.parse_only.lazy-fk",
+                "parse_line only, same lazy-FK bytes",
+                "(reference)",
+                None,
+                c,
+            ),
+            (
+                "load.parse_only.get-per-row",
+                "parse_line only, same get-per-row bytes",
+                "(reference)",
+                None,
+                c,
+            ),
+        ],
+    )
+
+
+BLOCKS = {
+    "shim": shim_tables,
+    "ingest": ingest_table,
+    "memory": memory_table,
+    "tui": tui_table,
+    "load": load_table,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", nargs="+")
+    parser.add_argument("--doc", help="rewrite the tables of this Markdown file in place")
+    args = parser.parse_args()
+    r = load(args.results)
+    rendered = {name: build(r) for name, build in BLOCKS.items()}
+    for name, text in rendered.items():
+        print(f"\n## {name}\n\n{text}")
+    if args.doc:
+        doc = Path(args.doc)
+        text = doc.read_text()
+        for name, block in rendered.items():
+            pattern = re.compile(
+                rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.DOTALL
+            )
+            if not pattern.search(text):
+                print(f"render: no bench:{name} block in {doc}", file=sys.stderr)
+                continue
+            text = pattern.sub(lambda m, b=block: m.group(1) + b + m.group(2), text)
+        doc.write_text(text)
+        print(f"\nrender: tables of {doc} rewritten", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

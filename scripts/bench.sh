@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make bench`: measure djtop against the targets of docs/performance.md and rewrite that file's
+# tables with the figures of this run (the prose stays; the tables are also printed).
+#
+#   Rust:   cargo bench --bench ingest|memory|tui|load  (custom harnesses in benches/)
+#   pty:    python3 benches/startup.py                  (real binary, start-up to first frame)
+#   Python: .bench-venv/bin/python scripts/bench_shim.py (bare Django vs djtop vs debug-toolbar,
+#           SQLite and PostgreSQL at 127.0.0.1:5432, sync and async)
+#
+# Heavy steps run one at a time (the figures are medians; nothing asserts a time). Knobs:
+# BENCH_ROUNDS (15), BENCH_DBS (sqlite,postgres), DJTOP_BENCH_SCALE (1.0: sizes of the Rust
+# benches), BENCH_ONLY (space-separated subset of: rust startup shim), BENCH_NO_DOC=1 (print only).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+VENV=.bench-venv
+ONLY="${BENCH_ONLY:-rust startup shim}"
+mkdir -p target/bench
+results="target/bench/results-$(date +%Y%m%d-%H%M%S).jsonl"
+: > "$results"
+export DJTOP_BENCH_JSON="$root/$results"
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if [ ! -f "$VENV/.ready" ]; then
+  echo "== creating $VENV (Django 5.2, django-debug-toolbar, psycopg, uvicorn)"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" -q --disable-pip-version-check install "Django>=5.2,<5.3" django-debug-toolbar \
+    "psycopg[binary]>=3.1" "uvicorn>=0.30"
+  touch "$VENV/.ready"
+fi
+
+echo "== building target/release/djtop"
+cargo build --release --locked -q
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== shim under test: $(git log -1 --format='%h %s' -- python/djtop) $(git status --short python/djtop | tr '\n' ' ')"
+
+if want rust; then
+  for bench in ingest memory tui load; do
+    echo "== cargo bench --bench $bench"
+    cargo bench --locked -q --bench "$bench"
+  done
+fi
+
+if want startup; then
+  echo "== python3 benches/startup.py"
+  "$PYTHON" benches/startup.py --djtop-bin target/release/djtop --json "$DJTOP_BENCH_JSON"
+fi
+
+if want shim; then
+  echo "== scripts/bench_shim.py (rounds ${BENCH_ROUNDS:-15}, ${BENCH_DBS:-sqlite,postgres})"
+  PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
+    --rounds "${BENCH_ROUNDS:-15}" --dbs "${BENCH_DBS:-sqlite,postgres}" --json "$DJTOP_BENCH_JSON"
+fi
+
+echo "== summary (all figures in $results)"
+if [ "${BENCH_NO_DOC:-}" = 1 ]; then
+  "$PYTHON" benches/render.py "$results"
+else
+  "$PYTHON" benches/render.py "$results" --doc docs/performance.md
+fi
