@@ -163,6 +163,58 @@ pub fn routes(store: &Store) -> Vec<RouteStats> {
     out
 }
 
+/// One query shape compared between two requests (before → after a fix, typically).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffRow {
+    /// An example SQL text of the shape.
+    pub sql: String,
+    pub before: usize,
+    pub after: usize,
+    pub before_ms: f64,
+    pub after_ms: f64,
+}
+
+impl DiffRow {
+    pub fn change(&self) -> &'static str {
+        match (self.before, self.after) {
+            (0, _) => "added",
+            (_, 0) => "removed",
+            (b, a) if b == a => "same",
+            _ => "changed",
+        }
+    }
+}
+
+/// Query shapes of `before` and `after` side by side: removed and changed first, by how many
+/// queries they moved.
+pub fn diff(store: &Store, before: RequestId, after: RequestId) -> Vec<DiffRow> {
+    let mut rows: Vec<DiffRow> = Vec::new();
+    let mut index: HashMap<u32, usize> = HashMap::new();
+    for (side, req) in [(0, before), (1, after)] {
+        for q in store.request_queries(req) {
+            let i = *index.entry(store.fingerprint_id(q)).or_insert_with(|| {
+                rows.push(DiffRow {
+                    sql: store.sql(q).to_owned(),
+                    before: 0,
+                    after: 0,
+                    before_ms: 0.0,
+                    after_ms: 0.0,
+                });
+                rows.len() - 1
+            });
+            if side == 0 {
+                rows[i].before += 1;
+                rows[i].before_ms += q.ms;
+            } else {
+                rows[i].after += 1;
+                rows[i].after_ms += q.ms;
+            }
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.before.abs_diff(r.after)));
+    rows
+}
+
 /// The numbers the request list and the report show for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -193,6 +245,33 @@ pub fn summarize(store: &Store, request: RequestId) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_pairs_shapes_across_requests() {
+        let mut store = Store::new();
+        let q = |rid: &str, qid: u64, sql: &str| {
+            format!(
+                r#"{{"type":"query","sid":"s","rid":"{rid}","qid":{qid},"alias":"default","vendor":"sqlite","sql":"{sql}","params":[{qid}],"ts":1.0,"ms":1.0}}"#
+            )
+        };
+        let mut lines = vec![q("a", 1, "SELECT * FROM article")];
+        lines.extend((2..12).map(|i| q("a", i, "SELECT * FROM author WHERE id = %s")));
+        lines.push(q("b", 20, "SELECT * FROM article JOIN author"));
+        lines.push(q("b", 21, "SELECT * FROM article"));
+        for l in &lines {
+            store.apply(crate::protocol::parse_line(l.as_bytes()).unwrap());
+        }
+        let rows = diff(&store, 0, 1);
+        assert_eq!(rows[0].change(), "removed");
+        assert_eq!((rows[0].before, rows[0].after), (10, 0));
+        let joined = rows.iter().find(|r| r.sql.contains("JOIN")).unwrap();
+        assert_eq!(joined.change(), "added");
+        let same = rows
+            .iter()
+            .find(|r| r.sql == "SELECT * FROM article")
+            .unwrap();
+        assert_eq!(same.change(), "same");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -40,6 +40,10 @@ pub enum Action {
     Routes,
     Processes,
     Help,
+    Timeline,
+    /// Mark the request to compare; `Diff` compares the selected one with it.
+    Mark,
+    Diff,
 }
 
 /// Which views a binding applies to.
@@ -65,7 +69,7 @@ impl Scope {
     pub fn covers(self, view: View) -> bool {
         match self {
             Scope::All => true,
-            Scope::Lists => !matches!(view, View::Detail(..) | View::Processes),
+            Scope::Lists => !matches!(view, View::Detail(..) | View::Processes | View::Diff(..)),
             Scope::Nested => !matches!(view, View::Requests),
             Scope::Request => matches!(view, View::Requests | View::Queries(_)),
             Scope::Query => matches!(
@@ -140,6 +144,9 @@ pub const KEYS: &[Binding] = &[
     bind(&[code(C::Tab)], A::NextFrame, S::Detail, "tab", "next stack frame", "frame"),
     bind(&[code(C::BackTab)], A::PrevFrame, S::Detail, "shift-tab", "previous stack frame", ""),
     bind(&[k('t')], A::TestSnippet, S::Request, "t", "copy a test pinning this request's query count", ""),
+    bind(&[k('T')], A::Timeline, S::Request, "T", "timeline: the request's queries on its clock", "timeline"),
+    bind(&[k('m')], A::Mark, S::Request, "m", "mark this request to compare", ""),
+    bind(&[k('d')], A::Diff, S::Request, "d", "diff: compare with the marked request", ""),
     bind(&[k('r')], A::Routes, S::Top, "r", "routes: query counts per route (p50/p95)", ""),
     bind(&[k('P')], A::Processes, S::Top, "P", "connected processes", ""),
     bind(&[k('p')], A::Pause, S::All, "p", "pause/resume the live tail (events still collected)", ""),
@@ -191,6 +198,8 @@ mod tests {
             View::Detail(0, 0),
             View::Routes,
             View::Processes,
+            View::Timeline(0),
+            View::Diff(0, 1),
         ];
         for view in views {
             let mut seen = std::collections::HashSet::new();

@@ -4,6 +4,7 @@
 
 mod callsites;
 mod detail;
+mod diff;
 mod findings;
 mod help;
 mod keys;
@@ -14,6 +15,7 @@ mod routes;
 mod source;
 mod style;
 mod terminal;
+mod timeline;
 mod welcome;
 
 use std::collections::HashMap;
@@ -42,6 +44,10 @@ pub enum View {
     /// Some of a request's queries: one finding's, or one call site's.
     Members(RequestId, Group),
     Detail(RequestId, QueryId),
+    /// A request's queries on its wall-clock axis.
+    Timeline(RequestId),
+    /// Two requests' query shapes compared: (before, after).
+    Diff(RequestId, RequestId),
     /// Every route seen, with its query-count distribution.
     Routes,
     /// The connected (and gone) Django processes.
@@ -126,6 +132,8 @@ pub struct App {
     /// Events held while paused (the terminal loop counts them).
     pub waiting: usize,
     pub selected_route: usize,
+    /// The request `m` marked, to compare with `d`.
+    pub marked: Option<RequestId>,
     list_cache: Option<ListCache>,
     sources: source::Sources,
     pub config: Config,
@@ -156,6 +164,7 @@ impl App {
             paused: false,
             waiting: 0,
             selected_route: 0,
+            marked: None,
             list_cache: None,
             sources: source::Sources::default(),
             config,
@@ -422,6 +431,29 @@ impl App {
             }
             Action::Processes => self.views.push(View::Processes),
             Action::Help => self.help = true,
+            Action::Timeline => {
+                if let Some(r) = self.request_in_focus() {
+                    self.selected_query = 0;
+                    self.views.push(View::Timeline(r));
+                }
+            }
+            Action::Mark => {
+                if let Some(r) = self.request_in_focus() {
+                    self.marked = Some(r);
+                    self.message =
+                        Some("marked: pick another request and press d to compare".into());
+                }
+            }
+            Action::Diff => match (self.marked, self.request_in_focus()) {
+                (Some(a), Some(b)) if a != b => {
+                    self.selected_query = 0;
+                    self.views.push(View::Diff(a, b));
+                }
+                (Some(_), Some(_)) => {
+                    self.message = Some("pick a different request to compare".into())
+                }
+                _ => self.message = Some("mark a request with m first".into()),
+            },
         }
     }
 
@@ -484,6 +516,15 @@ impl App {
             request.path
         ));
         self.effect = Some(Effect::Copy(text));
+    }
+
+    /// The request the request-level keys act on: the selected row, or the open request.
+    fn request_in_focus(&mut self) -> Option<RequestId> {
+        match self.view() {
+            View::Requests => self.current_request(),
+            View::Queries(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// The query a yank or an edit is about: the detail's, or the selected row's.
@@ -584,7 +625,14 @@ impl App {
                     self.selected_request = None;
                 }
             }
-            View::Detail(..) | View::Processes => {}
+            View::Timeline(req) => {
+                if let Some(&q) = self.store.requests[req].queries.get(self.selected_query) {
+                    self.detail_scroll = 0;
+                    self.selected_frame = 0;
+                    self.views.push(View::Detail(req, q));
+                }
+            }
+            View::Detail(..) | View::Processes | View::Diff(..) => {}
         }
     }
 
@@ -593,6 +641,8 @@ impl App {
             View::Requests => self.request_list().len(),
             view @ (View::Queries(_) | View::Members(..)) => self.listed_queries(view).len(),
             View::Routes => analysis::routes(&self.store).len(),
+            View::Timeline(r) => self.store.requests[r].queries.len(),
+            View::Diff(a, b) => analysis::diff(&self.store, a, b).len(),
             View::Processes => self.store.processes.len(),
             View::Findings(req) => self.findings(req).len(),
             View::Callsites(req) => self.callsites(req).len(),
@@ -605,7 +655,9 @@ impl App {
             View::Requests => self.request_position(),
             View::Routes => self.selected_route,
             View::Processes => 0,
-            View::Queries(_) | View::Members(..) => self.selected_query,
+            View::Queries(_) | View::Members(..) | View::Timeline(_) | View::Diff(..) => {
+                self.selected_query
+            }
             View::Findings(_) => self.selected_finding,
             View::Callsites(_) => self.selected_site,
             View::Detail(..) => self.detail_scroll as usize,
@@ -634,7 +686,9 @@ impl App {
             }
             View::Routes => self.selected_route = pos,
             View::Processes => {}
-            View::Queries(_) | View::Members(..) => self.selected_query = pos,
+            View::Queries(_) | View::Members(..) | View::Timeline(_) | View::Diff(..) => {
+                self.selected_query = pos
+            }
             View::Findings(_) => self.selected_finding = pos,
             View::Callsites(_) => self.selected_site = pos,
             View::Detail(..) => self.detail_scroll = pos.min(u16::MAX as usize) as u16,
@@ -672,6 +726,8 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
             View::Findings(req) => findings::draw(frame, body, app, req),
             View::Callsites(req) => callsites::draw(frame, body, app, req),
             View::Routes => routes::draw(frame, body, app),
+            View::Timeline(req) => timeline::draw(frame, body, app, req),
+            View::Diff(a, b) => diff::draw(frame, body, app, a, b),
             View::Processes => processes::draw(frame, body, app),
             View::Detail(req, q) => detail::draw(frame, body, app, req, q),
         }
@@ -718,6 +774,8 @@ fn breadcrumbs(app: &App) -> Line<'static> {
             View::Findings(_) => "findings".to_owned(),
             View::Callsites(_) => "call sites".to_owned(),
             View::Routes => "routes".to_owned(),
+            View::Timeline(_) => "timeline".to_owned(),
+            View::Diff(..) => "diff".to_owned(),
             View::Processes => "processes".to_owned(),
             View::Members(r, Group::Finding(i)) => {
                 let n = app

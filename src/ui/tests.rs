@@ -335,3 +335,31 @@ fn pause_clear_and_test_snippet() {
     assert!(app.store.requests.is_empty());
     assert_eq!(app.store.processes.len(), 1);
 }
+
+#[test]
+fn timeline_shows_queries_on_the_request_clock() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Char('T')), 10);
+    assert_eq!(app.view(), View::Timeline(0));
+    let s = screen(&mut app, 100, 10);
+    assert!(s.contains("3.0 ms of SQL in 11.2 ms"), "{s}");
+    insta::assert_snapshot!("timeline", s);
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert!(matches!(app.view(), View::Detail(0, _)));
+}
+
+#[test]
+fn mark_and_diff_two_requests() {
+    let mut app = examples_app();
+    app.handle_key(key(KeyCode::Char('d')), 10);
+    assert!(app
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("mark a request with m first"));
+    app.handle_key(key(KeyCode::Char('m')), 10);
+    app.handle_key(key(KeyCode::Char('j')), 10);
+    app.handle_key(key(KeyCode::Char('d')), 10);
+    assert_eq!(app.view(), View::Diff(1, 0));
+    insta::assert_snapshot!("diff", screen(&mut app, 100, 10));
+}
