@@ -9,7 +9,7 @@ DJTOP := target/release/djtop
 DEMO := examples/demo
 PORT ?= 8000
 
-.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean
+.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean system-deps
 
 venv: $(VENV)/.ready
 $(VENV)/.ready: Makefile
@@ -31,7 +31,19 @@ demo: install
 	cd $(DEMO) && ../../$(PY) manage.py migrate -v0 && ../../$(PY) manage.py seed_demo
 	@bash scripts/demo.sh $(PORT)
 
-test: install lint test-rust test-python test-matrix
+# Command-line tools the tests drive for real (tmux for the TUI smoke test, the sqlite3 and
+# psql clients for the yank test); installed from Debian's packages when missing.
+system-deps:
+	@missing=""; \
+	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
+	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && apt-get install -y -qq $$missing; \
+	fi
+
+test: system-deps install lint test-rust test-python test-matrix
 	@echo "make test: all suites passed"
 
 test-rust:
