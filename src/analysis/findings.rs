@@ -440,65 +440,80 @@ fn is_pk_lookup(lookups: &Lookups) -> bool {
             .all(|(k, _)| matches!(k.as_str(), "pk" | "id" | "pk__exact" | "id__exact"))
 }
 
+/// Queries grouped by `key` (`None` leaves a query out), groups in order of first appearance.
+fn group_in_order<'s, K: Eq + std::hash::Hash>(
+    store: &'s Store,
+    ids: &[QueryId],
+    mut key: impl FnMut(&'s Query, QueryId) -> Option<K>,
+) -> Vec<(K, Vec<QueryId>)> {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut groups: Vec<(Option<K>, Vec<QueryId>)> = Vec::new();
+    for &id in ids {
+        let Some(k) = key(&store.queries[id], id) else {
+            continue;
+        };
+        match index.get(&k) {
+            Some(&i) => groups[i].1.push(id),
+            None => {
+                groups.push((None, vec![id]));
+                index.insert(k, groups.len() - 1);
+            }
+        }
+    }
+    for (k, i) in index {
+        groups[i].0 = Some(k);
+    }
+    groups
+        .into_iter()
+        .map(|(k, members)| (k.expect("every group has its key"), members))
+        .collect()
+}
+
 /// `.get(pk=…)` in a loop.
 fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
-    let mut groups: HashMap<(String, u32, Option<String>), Vec<QueryId>> = HashMap::new();
-    let mut order = Vec::new();
-    for &id in ids {
-        let q = &store.queries[id];
-        if q.rel.is_some() {
-            continue;
-        }
-        let Some(orm) = store.orm(q) else { continue };
+    group_in_order(store, ids, |q, _| {
+        let orm = store.orm(q).filter(|_| q.rel.is_none())?;
         if orm.op != "get" || !orm.lookups.as_ref().is_some_and(is_pk_lookup) {
-            continue;
+            return None;
         }
-        let key = (
+        Some((
             orm.model.clone(),
             store.fingerprint_id(q),
             callsite(store, q),
-        );
-        let members = groups.entry(key.clone()).or_default();
-        if members.is_empty() {
-            order.push(key);
+        ))
+    })
+    .into_iter()
+    .filter_map(|(key, members)| {
+        let distinct: HashSet<&str> = members.iter().map(|&q| &*store.queries[q].params).collect();
+        if members.len() < config.min_repeats || distinct.len() < 2 {
+            return None;
         }
-        members.push(id);
-    }
-    order
-        .into_iter()
-        .filter_map(|key| {
-            let members = groups.remove(&key)?;
-            let distinct: HashSet<&str> =
-                members.iter().map(|&q| &*store.queries[q].params).collect();
-            if members.len() < config.min_repeats || distinct.len() < 2 {
-                return None;
-            }
-            let (model, _, site) = key;
-            // In an async view the sync in_bulk raises SynchronousOnlyOperation.
-            let is_async = store.requests[store.queries[members[0]].request].is_async;
-            let fix = if is_async {
-                format!("await {}.objects.ain_bulk(ids)", class(&model))
-            } else {
-                format!("{}.objects.in_bulk(ids)", class(&model))
-            };
-            Some(Finding {
-                kind: "get_per_row",
-                fix,
-                title: format!(
-                    "{}.objects.get(pk=…) once per row: {} queries",
-                    class(&model),
-                    members.len()
-                ),
-                model: Some(model),
-                field: None,
-                queries: members.len(),
-                callsite: site,
-                queryset: None,
-                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
-                members,
-            })
+        let (model, _, site) = key;
+        // In an async view the sync in_bulk raises SynchronousOnlyOperation.
+        let is_async = store.requests[store.queries[members[0]].request].is_async;
+        let fix = if is_async {
+            format!("await {}.objects.ain_bulk(ids)", class(&model))
+        } else {
+            format!("{}.objects.in_bulk(ids)", class(&model))
+        };
+        Some(Finding {
+            kind: "get_per_row",
+            fix,
+            title: format!(
+                "{}.objects.get(pk=…) once per row: {} queries",
+                class(&model),
+                members.len()
+            ),
+            model: Some(model),
+            field: None,
+            queries: members.len(),
+            callsite: site,
+            queryset: None,
+            ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+            members,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The table of `INSERT INTO "t"` / `INSERT INTO t` / `` INSERT INTO `t` ``.
@@ -521,58 +536,46 @@ fn insert_table(sql: &str) -> Option<&str> {
 
 /// The same INSERT, row by row.
 fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
-    let mut groups: HashMap<(u32, Option<String>), Vec<QueryId>> = HashMap::new();
-    let mut order = Vec::new();
-    for &id in ids {
-        let q = &store.queries[id];
-        if q.many || insert_table(store.sql(q)).is_none() {
-            continue;
+    group_in_order(store, ids, |q, _| {
+        (!q.many && insert_table(store.sql(q)).is_some())
+            .then(|| (store.fingerprint_id(q), callsite(store, q)))
+    })
+    .into_iter()
+    .filter_map(|(key, members)| {
+        if members.len() < config.min_repeats {
+            return None;
         }
-        let key = (store.fingerprint_id(q), callsite(store, q));
-        let members = groups.entry(key.clone()).or_default();
-        if members.is_empty() {
-            order.push(key);
+        let first = &store.queries[members[0]];
+        let table = insert_table(store.sql(first)).unwrap_or_default();
+        let process = &store.processes[store.requests[first.request].process];
+        let model = store
+            .orm(first)
+            .map(|o| o.model.clone())
+            .or_else(|| process.models.get(table).cloned());
+        let name = model.as_deref().map(class).unwrap_or(table).to_owned();
+        let call = if store.requests[first.request].is_async {
+            "await {name}.objects.abulk_create"
+        } else {
+            "{name}.objects.bulk_create"
         }
-        members.push(id);
-    }
-    order
-        .into_iter()
-        .filter_map(|key| {
-            let members = groups.remove(&key)?;
-            if members.len() < config.min_repeats {
-                return None;
-            }
-            let first = &store.queries[members[0]];
-            let table = insert_table(store.sql(first)).unwrap_or_default();
-            let process = &store.processes[store.requests[first.request].process];
-            let model = store
-                .orm(first)
-                .map(|o| o.model.clone())
-                .or_else(|| process.models.get(table).cloned());
-            let name = model.as_deref().map(class).unwrap_or(table).to_owned();
-            let call = if store.requests[first.request].is_async {
-                "await {name}.objects.abulk_create"
-            } else {
-                "{name}.objects.bulk_create"
-            }
-            .replace("{name}", &name);
-            Some(Finding {
-                kind: "repeated_write",
-                fix: format!("{call}([{name}(**row) for row in rows])"),
-                title: format!(
-                    "INSERT into {table} once per row: {} queries",
-                    members.len()
-                ),
-                model,
-                field: None,
-                queries: members.len(),
-                callsite: key.1,
-                queryset: None,
-                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
-                members,
-            })
+        .replace("{name}", &name);
+        Some(Finding {
+            kind: "repeated_write",
+            fix: format!("{call}([{name}(**row) for row in rows])"),
+            title: format!(
+                "INSERT into {table} once per row: {} queries",
+                members.len()
+            ),
+            model,
+            field: None,
+            queries: members.len(),
+            callsite: key.1,
+            queryset: None,
+            ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+            members,
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn is_transaction(sql: &str) -> bool {
@@ -600,24 +603,11 @@ fn duplicates(
     explained: &HashSet<QueryId>,
     config: Config,
 ) -> Vec<Finding> {
-    let mut groups: HashMap<(u32, &str), Vec<QueryId>> = HashMap::new();
-    let mut order = Vec::new();
-    for &id in ids {
-        let q = &store.queries[id];
-        if explained.contains(&id) || is_transaction(store.sql(q)) {
-            continue;
-        }
-        let key = (q.sql, &*q.params);
-        let members = groups.entry(key).or_default();
-        if members.is_empty() {
-            order.push(key);
-        }
-        members.push(id);
-    }
-    order
-        .into_iter()
-        .filter_map(|key| {
-            let members = groups.remove(&key)?;
+    group_in_order(store, ids, |q, id| {
+        (!explained.contains(&id) && !is_transaction(store.sql(q))).then_some((q.sql, &*q.params))
+    })
+    .into_iter()
+    .filter_map(|(_, members)| {
             if members.len() < config.min_repeats {
                 return None;
             }
