@@ -9,13 +9,21 @@ DJTOP := target/release/djtop
 DEMO := examples/demo
 PORT ?= 8000
 
-.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean system-deps
+.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean system-deps databases
 
+# The EXPLAIN tests use PostgreSQL and MariaDB through psycopg and mysqlclient, which builds
+# against libmariadb (scripts/databases.sh installs libmariadb-dev and pkg-config when missing).
 venv: $(VENV)/.ready
 $(VENV)/.ready: Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install "Django>=5.2,<5.3" "uvicorn>=0.30" "pytest>=8" "maturin>=1.5,<2" "ruff>=0.6" "psycopg[binary]>=3.1"
+	@bash scripts/databases.sh client-deps
+	$(PIP) install "Django>=5.2,<5.3" "uvicorn>=0.30" "pytest>=8" "maturin>=1.5,<2" "ruff>=0.6" "psycopg[binary]>=3.1" "mysqlclient>=2.2"
 	@touch $@
+
+# Start PostgreSQL and MariaDB when installed but not running; the EXPLAIN tests (Rust and
+# Python) fail, saying how to start it, when one is not there.
+databases:
+	@bash scripts/databases.sh start
 
 build:
 	cargo build --release --locked
@@ -43,13 +51,13 @@ system-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing; \
 	fi
 
-test: system-deps install lint test-rust test-python test-matrix
+test: system-deps install lint databases test-rust test-python test-matrix
 	@echo "make test: all suites passed"
 
-test-rust:
+test-rust: venv databases
 	cargo test --release --locked
 
-test-python: install
+test-python: install databases
 	DJTOP_BIN=$(CURDIR)/$(DJTOP) $(PY) -m pytest -q tests/python
 	cd $(DEMO) && ../../$(PY) manage.py test blog -v1
 

@@ -26,10 +26,13 @@ run() {
     return
   fi
   local venv=".venv-$label"
-  if [ ! -f "$venv/.ready-$spec" ]; then
+  # The database drivers: the EXPLAIN tests run against PostgreSQL and MariaDB here too.
+  local ready="$venv/.ready-$spec-db1"
+  if [ ! -f "$ready" ]; then
     rm -rf "$venv"
     "$py" -m venv "$venv" && "$venv/bin/pip" -q --disable-pip-version-check install "$spec" "uvicorn>=0.30" "pytest>=8" \
-      && touch "$venv/.ready-$spec" || { echo "FAILED: $label: could not install $spec"; status=1; return; }
+      "psycopg[binary]>=3.1" "mysqlclient>=2.2" \
+      && touch "$ready" || { echo "FAILED: $label: could not install $spec"; status=1; return; }
   fi
   echo "== $label: $("$venv/bin/python" -c 'import django, sys; print("Django", django.get_version(), "on Python", sys.version.split()[0])')"
   DJTOP_BIN="$root/target/release/djtop" PYTHONPATH="$root/python" "$venv/bin/python" -m pytest -q tests/python || status=1

@@ -5,16 +5,25 @@
 //! cannot stall another. A bounded channel gives back-pressure: when the consumer falls behind,
 //! reads pause, the shim's own bounded queue fills, and the shim drops and counts (it never
 //! blocks the app). Malformed and oversized lines are counted and skipped.
+//!
+//! The way back: each connection also has a writer task, and [`Peers`] maps a process's `sid`
+//! (learnt from its `hello`) to the writer of the connection that carries it, so a request
+//! about a query (EXPLAIN) goes to the process that ran it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::protocol::{self, Event, MAX_LINE};
+use crate::protocol::{self, Event, Request, MAX_LINE};
+
+/// Lines waiting to be written to one shim; more and [`Peers::send`] says it is busy.
+const OUTGOING: usize = 64;
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7878";
 
@@ -85,6 +94,72 @@ enum Listener {
 pub struct Collector {
     listener: Listener,
     address: Address,
+    peers: Peers,
+}
+
+/// The connected processes, by `sid`: how to send them a [`Request`]. Cheap to clone; every
+/// clone sees the same connections.
+#[derive(Clone, Default)]
+pub struct Peers {
+    inner: Arc<Mutex<HashMap<String, Peer>>>,
+}
+
+struct Peer {
+    conn: u64,
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+/// Why a request could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// No open connection carries this process: it exited, or its connection closed.
+    Gone,
+    /// Too many lines are already waiting to be written to it.
+    Busy,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Gone => f.write_str("the process is gone: its connection to djtop closed"),
+            SendError::Busy => f.write_str("the process has too many requests waiting"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl Peers {
+    /// Queue `request` for the connection of process `sid`; never waits.
+    pub fn send(&self, sid: &str, request: &Request) -> Result<(), SendError> {
+        let peers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let peer = peers.get(sid).ok_or(SendError::Gone)?;
+        peer.tx
+            .try_send(request.to_line().into_bytes())
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Busy,
+                mpsc::error::TrySendError::Closed(_) => SendError::Gone,
+            })
+    }
+
+    /// Whether a connection carries process `sid` now.
+    pub fn is_connected(&self, sid: &str) -> bool {
+        let peers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        peers.get(sid).is_some_and(|p| !p.tx.is_closed())
+    }
+
+    fn register(&self, sid: &str, conn: u64, tx: mpsc::Sender<Vec<u8>>) {
+        let mut peers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        peers.insert(sid.to_owned(), Peer { conn, tx });
+    }
+
+    /// Forget `sid` if connection `conn` still carries it (a reconnect may have replaced it).
+    fn unregister(&self, sid: &str, conn: u64) {
+        let mut peers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if peers.get(sid).is_some_and(|p| p.conn == conn) {
+            peers.remove(sid);
+        }
+    }
 }
 
 impl Collector {
@@ -116,11 +191,20 @@ impl Collector {
             Listener::Tcp(l) => Address::Tcp(l.local_addr()?.to_string()),
             Listener::Unix(_, p) => Address::Unix(p.clone()),
         };
-        Ok(Self { listener, address })
+        Ok(Self {
+            listener,
+            address,
+            peers: Peers::default(),
+        })
     }
 
     pub fn address(&self) -> &Address {
         &self.address
+    }
+
+    /// The way back to the connected processes (take it before [`Collector::serve`]).
+    pub fn peers(&self) -> Peers {
+        self.peers.clone()
     }
 
     /// Accept connections forever, one task each.
@@ -130,17 +214,18 @@ impl Collector {
             next_conn += 1;
             let conn = next_conn;
             let tx = tx.clone();
+            let peers = self.peers.clone();
             match &self.listener {
                 Listener::Tcp(l) => match l.accept().await {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(read_connection(conn, stream, tx, keep_raw));
+                        tokio::spawn(read_connection(conn, stream, tx, keep_raw, peers));
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                 },
                 Listener::Unix(l, _) => match l.accept().await {
                     Ok((stream, _)) => {
-                        tokio::spawn(read_connection(conn, stream, tx, keep_raw));
+                        tokio::spawn(read_connection(conn, stream, tx, keep_raw, peers));
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                 },
@@ -226,9 +311,11 @@ impl Batcher {
             return;
         }
         match protocol::parse_line(line) {
-            Ok(ev) => {
-                if let Event::Hello(h) = &ev {
-                    self.sid = Some(h.sid.clone());
+            Ok(mut ev) => {
+                match &mut ev {
+                    Event::Hello(h) => self.sid = Some(h.sid.clone()),
+                    Event::Plan(p) => p.line = Some(String::from_utf8_lossy(line).into_owned()),
+                    _ => {}
                 }
                 if keep_raw {
                     self.raw.push(line.to_vec());
@@ -240,15 +327,25 @@ impl Batcher {
     }
 }
 
-async fn read_connection<S: AsyncRead + Unpin>(
+async fn read_connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     conn: u64,
-    mut stream: S,
+    stream: S,
     tx: mpsc::Sender<Incoming>,
     keep_raw: bool,
+    peers: Peers,
 ) {
     if tx.send(Incoming::Connected { conn }).await.is_err() {
         return;
     }
+    let (mut stream, mut writer) = tokio::io::split(stream);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTGOING);
+    let writer_task = tokio::spawn(async move {
+        while let Some(line) = out_rx.recv().await {
+            if writer.write_all(&line).await.is_err() || writer.flush().await.is_err() {
+                break;
+            }
+        }
+    });
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut sid: Option<String> = None;
@@ -265,8 +362,13 @@ async fn read_connection<S: AsyncRead + Unpin>(
         } else {
             batch.malformed += splitter.feed(&buf[..n], |l| batch.line(l, keep_raw));
         }
-        if batch.sid.is_some() {
-            sid = batch.sid.take();
+        if let Some(new) = batch.sid.take() {
+            // Registered before the consumer sees the hello: it may answer it at once.
+            if let Some(old) = sid.as_deref().filter(|old| *old != new) {
+                peers.unregister(old, conn);
+            }
+            peers.register(&new, conn, out_tx.clone());
+            sid = Some(new);
         }
         if !batch.events.is_empty() || batch.malformed > 0 {
             let msg = Incoming::Batch {
@@ -276,13 +378,18 @@ async fn read_connection<S: AsyncRead + Unpin>(
                 malformed: batch.malformed,
             };
             if tx.send(msg).await.is_err() {
-                return;
+                break;
             }
         }
         if n == 0 {
             break;
         }
     }
+    if let Some(sid) = &sid {
+        peers.unregister(sid, conn);
+    }
+    drop(out_tx);
+    writer_task.abort();
     let _ = tx.send(Incoming::Disconnected { conn, sid }).await;
 }
 
@@ -327,6 +434,67 @@ mod tests {
         dropped += s.feed(b"tail\nok\n", |l| lines.push(l.to_vec()));
         assert_eq!(dropped, 1);
         assert_eq!(lines, vec![b"ok".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn requests_go_to_the_connection_of_the_process_by_sid() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let collector = Collector::bind(&"127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let Address::Tcp(addr) = collector.address().clone() else {
+            unreachable!()
+        };
+        let peers = collector.peers();
+        let (tx, mut rx) = mpsc::channel(16);
+        tokio::spawn(collector.serve(tx, false));
+        let ask = Request::Explain(protocol::Explain {
+            id: 1,
+            qid: 302,
+            analyze: false,
+        });
+        assert_eq!(peers.send("aaaa", &ask), Err(SendError::Gone));
+
+        let hello = |sid: &str| {
+            format!(r#"{{"type":"hello","v":1,"sid":"{sid}","pid":1,"ts":1.0}}"#) + "\n"
+        };
+        let mut a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        a.write_all(hello("aaaa").as_bytes()).await.unwrap();
+        b.write_all(hello("bbbb").as_bytes()).await.unwrap();
+        let mut hellos = 0;
+        while hellos < 2 {
+            if let Some(Incoming::Batch { events, .. }) = rx.recv().await {
+                hellos += events.len();
+            }
+        }
+        assert!(peers.is_connected("aaaa") && peers.is_connected("bbbb"));
+        peers.send("bbbb", &ask).unwrap();
+        let mut line = String::new();
+        BufReader::new(&mut b).read_line(&mut line).await.unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"explain\",\"id\":1,\"qid\":302,\"analyze\":false}\n"
+        );
+
+        drop(b);
+        loop {
+            if let Some(Incoming::Disconnected { sid, .. }) = rx.recv().await {
+                assert_eq!(sid.as_deref(), Some("bbbb"));
+                break;
+            }
+        }
+        assert_eq!(
+            peers.send("bbbb", &ask),
+            Err(SendError::Gone),
+            "gone with its connection"
+        );
+        assert_eq!(
+            SendError::Gone.to_string(),
+            "the process is gone: its connection to djtop closed"
+        );
+        assert!(peers.is_connected("aaaa"));
+        drop(a);
     }
 
     #[tokio::test]

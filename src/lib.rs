@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod check;
 pub mod collector;
 pub mod editor;
+pub mod explain;
 pub mod highlight;
 pub mod interpolate;
 pub mod protocol;

@@ -23,6 +23,8 @@ pub enum Event {
     Query(Query),
     Drops(Drops),
     Disconnect(Disconnect),
+    /// The answer to an [`Explain`] request (docs/explain.md).
+    Plan(Plan),
 }
 
 impl Event {
@@ -35,6 +37,7 @@ impl Event {
             Event::Query(e) => &e.sid,
             Event::Drops(e) => &e.sid,
             Event::Disconnect(e) => &e.sid,
+            Event::Plan(e) => &e.sid,
         }
     }
 }
@@ -237,6 +240,74 @@ pub struct Disconnect {
     pub ts: f64,
 }
 
+/// The shim's answer to an `explain` request: the plan of one of its queries, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub sid: String,
+    /// The request's `id`: the collector matches answers to requests by it.
+    pub id: u64,
+    pub qid: u64,
+    #[serde(default)]
+    pub analyze: bool,
+    /// `sqlite`, `postgresql`, `mariadb`, `mysql`, … (`null` when the query was unknown).
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// `json` (PostgreSQL, MariaDB/MySQL), `rows` (SQLite's id/parent/notused/detail rows) or
+    /// `text` (MySQL's EXPLAIN ANALYZE tree).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The EXPLAIN prefix that ran, e.g. `EXPLAIN (FORMAT JSON)`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub plan: Option<serde_json::Value>,
+    /// Estimated rows of the tables the plan reads, from the database's statistics (so a
+    /// sequential scan can be told big or small); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<std::collections::BTreeMap<String, f64>>,
+    /// How long the EXPLAIN statement took.
+    #[serde(default)]
+    pub ms: Option<f64>,
+    /// `null`, or why there is no plan.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// With an error: `refused`, `unsupported`, `timeout` or `database`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The line as received (the collector keeps it: the raw view shows the plan in the
+    /// database's own key order, which a parsed JSON object does not keep).
+    #[serde(skip)]
+    pub line: Option<String>,
+}
+
+/// Lines the collector sends to a shim, on the connection that process opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Explain(Explain),
+}
+
+/// Ask for the plan of query `qid` of the process the connection carries. No SQL travels:
+/// the shim explains only statements it captured itself and still remembers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explain {
+    /// Chosen by the collector, echoed in the answer.
+    pub id: u64,
+    pub qid: u64,
+    /// EXPLAIN ANALYZE (runs the statement: plain SELECTs only, read-only, rolled back).
+    #[serde(default)]
+    pub analyze: bool,
+}
+
+impl Request {
+    /// One wire line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("requests always serialise");
+        line.push('\n');
+        line
+    }
+}
+
 /// Why a line was skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParseError {
@@ -290,7 +361,7 @@ mod tests {
             assert_eq!(ev, again);
             kinds.insert(std::mem::discriminant(&ev));
         }
-        assert_eq!(kinds.len(), 6, "examples cover every event type");
+        assert_eq!(kinds.len(), 7, "examples cover every event type");
     }
 
     #[test]
@@ -340,6 +411,26 @@ mod tests {
         let root = origin.origin.unwrap();
         assert_eq!(root.site.unwrap().line(), 25);
         assert_eq!(root.rows, Some(30));
+    }
+
+    #[test]
+    fn explain_requests_are_one_line_and_plans_parse() {
+        let line = Request::Explain(Explain {
+            id: 7,
+            qid: 302,
+            analyze: true,
+        })
+        .to_line();
+        assert_eq!(
+            line,
+            "{\"type\":\"explain\",\"id\":7,\"qid\":302,\"analyze\":true}\n"
+        );
+        let refusal = r#"{"type":"plan","sid":"s","id":8,"qid":9,"analyze":false,"vendor":null,"format":null,"prefix":null,"plan":null,"ms":null,"error":"query 9 is not remembered","reason":"refused"}"#;
+        let Event::Plan(p) = parse_line(refusal.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((p.id, p.qid, p.reason.as_deref()), (8, 9, Some("refused")));
+        assert!(p.plan.is_none());
     }
 
     #[test]

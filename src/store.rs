@@ -180,6 +180,10 @@ impl Store {
     }
 
     pub fn apply(&mut self, event: Event) {
+        if matches!(event, Event::Plan(_)) {
+            // Answers to EXPLAIN requests belong to whoever asked (the UI), not to the store.
+            return;
+        }
         self.generation += 1;
         let process = self.process_for(event.sid());
         self.processes[process].events += 1;
@@ -250,6 +254,7 @@ impl Store {
                 p.dropped = p.dropped.max(d.count);
             }
             Event::Disconnect(_) => self.processes[process].connected = false,
+            Event::Plan(_) => {}
         }
     }
 

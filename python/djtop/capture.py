@@ -18,7 +18,7 @@ import time
 import uuid
 from time import perf_counter
 
-from . import conf, context, stacks, transport
+from . import conf, context, explain, stacks, transport
 
 _installed = False
 _install_lock = threading.Lock()
@@ -26,6 +26,7 @@ _local = threading.local()  # .busy: we are converting params (repr() may query)
 # .qid / .site: the last statement recorded in this thread and its innermost app frame
 _stacks_on = True
 _relations = None  # the relations module once its hooks are installed
+_explain = None  # the explain module when EXPLAIN requests are answered
 
 
 class DjtopWrapper:
@@ -131,6 +132,8 @@ def _record(sql, params, many, connection, cursor, ts, ms, error):
         _local.busy = False
     stack = stacks.capture(sys._getframe(2), task, loop_thread) if _stacks_on else []
     qid = sink.next_qid()
+    if _explain is not None:
+        _explain.remember(sink.sid, qid, connection.alias, sql, params, many)
     _local.qid = qid
     _local.site = stack[0] if stack else None
     event = {
@@ -243,7 +246,7 @@ def _on_connection_created(sender, connection, **kwargs):
 
 def install():
     """Start capturing, once per process; False when djtop is disabled."""
-    global _installed, _stacks_on, _debug_transaction, _relations
+    global _installed, _stacks_on, _debug_transaction, _relations, _explain
     cfg = conf.get()
     if not cfg.enabled:
         return False
@@ -257,7 +260,11 @@ def install():
         _debug_transaction = getattr(utils, "debug_transaction", None)
         stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules)
         _stacks_on = cfg.stacks and cfg.stack_depth > 0
-        transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))
+        sink = transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))
+        if cfg.explain and not cfg.record:  # a recording has no collector to ask
+            explain.configure(True, cfg.explain_memory, cfg.explain_timeout)
+            sink.on_request = explain.submit
+            _explain = explain
         connection_created.connect(_on_connection_created, dispatch_uid="djtop.capture")
         try:
             existing = connections.all(initialized_only=True)

@@ -11,6 +11,9 @@ Every key is optional::
         "hide_modules": [],     # extra module prefixes left out of stacks
         "root": None,           # project root; None: settings.BASE_DIR, else the cwd
         "relations": True,      # ORM / relation attribution of queries (N+1 findings)
+        "explain": True,        # answer the collector's EXPLAIN requests (docs/explain.md)
+        "explain_memory": 2000, # statements remembered for EXPLAIN (by query id)
+        "explain_timeout": 5,   # seconds an EXPLAIN (ANALYZE) may run before it is cancelled
     }
 
 Environment variables override the settings: ``DJTOP_ENABLED=0/1`` forces the shim off or
@@ -30,6 +33,9 @@ DEFAULTS = {
     "hide_modules": (),
     "root": None,
     "relations": True,
+    "explain": True,
+    "explain_memory": 2000,
+    "explain_timeout": 5,
 }
 
 _TRUE = ("1", "true", "yes", "on")
@@ -40,7 +46,19 @@ class Config:
     """The resolved settings (see the module docstring for each key)."""
 
     def __init__(
-        self, enabled, address, record, queue_size, stacks, stack_depth, hide, root, relations=True
+        self,
+        enabled,
+        address,
+        record,
+        queue_size,
+        stacks,
+        stack_depth,
+        hide,
+        root,
+        relations=True,
+        explain=True,
+        explain_memory=2000,
+        explain_timeout=5.0,
     ):
         self.enabled = enabled
         self.address = address
@@ -51,6 +69,9 @@ class Config:
         self.hide_modules = hide
         self.root = root
         self.relations = relations
+        self.explain = explain
+        self.explain_memory = explain_memory
+        self.explain_timeout = explain_timeout
 
     def __repr__(self):
         return f"Config({self.__dict__!r})"
@@ -105,6 +126,9 @@ def load(environ=None):
         hide=_modules(opt("hide_modules")),
         root=os.path.abspath(str(root)),
         relations=bool(opt("relations")),
+        explain=bool(opt("explain")),
+        explain_memory=_int(opt("explain_memory"), "explain_memory", minimum=1),
+        explain_timeout=_seconds(opt("explain_timeout"), "explain_timeout"),
     )
 
 
@@ -129,6 +153,18 @@ def _int(value, key, minimum):
     default = DEFAULTS[key]
     warnings.warn(f"DJTOP[{key!r}] must be an integer >= {minimum}; using {default}", stacklevel=3)
     return DEFAULTS[key]
+
+
+def _seconds(value, key):
+    try:
+        value = float(value)
+        if value > 0:
+            return value
+    except (TypeError, ValueError):
+        pass
+    default = DEFAULTS[key]
+    warnings.warn(f"DJTOP[{key!r}] must be a number of seconds > 0; using {default}", stacklevel=3)
+    return float(default)
 
 
 def _modules(value):

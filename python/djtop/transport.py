@@ -6,6 +6,10 @@ them to the collector's socket, or appends them to a file with ``DJTOP_RECORD``.
 connection (and a recording) starts with ``hello``; when the collector is down or restarts the
 sender reconnects with backoff while events wait in the queue. After ``fork`` the child gets
 a new session id, queue and thread.
+
+The collector may send lines back on the same connection (EXPLAIN requests, docs/explain.md):
+a reader thread per connection hands each JSON object to ``on_request`` (set by the explain
+module), which only queues it; answers are emitted like any other event.
 """
 
 import itertools
@@ -54,6 +58,7 @@ class Transport:
         self._start_lock = threading.Lock()
         self._thread = None
         self._sink = None
+        self.on_request = None  # called with each JSON object the collector sends
 
     # -- called from the app's threads: never blocks, never raises -------------------------
 
@@ -207,7 +212,19 @@ class Transport:
     def _connect(self):
         if self.record:
             return FileSink(self.record)
-        return SocketSink(self.address)
+        return SocketSink(self.address, on_line=self._on_line)
+
+    def _on_line(self, line):
+        """A line from the collector (on the connection's reader thread): never blocks."""
+        handler = self.on_request
+        if handler is None:
+            return
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(request, dict) and request.get("type") == "explain":
+            handler(request)
 
     def _close_sink(self):
         sink, self._sink = self._sink, None
@@ -218,7 +235,7 @@ class Transport:
         """In a forked child: let go of the parent's connection without disturbing it."""
         sink, self._sink = self._sink, None
         if sink is not None:
-            sink.close()
+            sink.abandon()
 
 
 def _say(message):
@@ -243,10 +260,11 @@ def parse_address(address):
 class SocketSink:
     """A connection to the collector.
 
-    Send-only for now; the collector will later send lines back (EXPLAIN requests). Incoming
-    bytes are read whenever we are about to write, split into lines and handed to
-    ``on_line`` (which ignores them today), so they can never fill the buffers, and an
-    orderly close by the collector is noticed before a batch is written into the void.
+    The collector sends lines back (EXPLAIN requests). With ``on_line``, a reader thread
+    receives them as they come, splits them into lines and hands each to ``on_line``;
+    without it, incoming bytes are read and discarded whenever we are about to write. Either
+    way they never fill the buffers, and an orderly close by the collector is noticed before
+    a batch is written into the void.
     """
 
     def __init__(self, address, on_line=None):
@@ -264,10 +282,30 @@ class SocketSink:
         self.sock = sock
         self.on_line = on_line
         self._inbox = b""
+        self._eof = False  # the collector closed its side (seen by the reader thread)
+        self._reader = None
+        if on_line is not None:
+            self._reader = threading.Thread(target=self._read, name="djtop-reader", daemon=True)
+            self._reader.start()
 
     def write(self, data):
-        self._poll()
+        if self._reader is None:
+            self._poll()
+        elif self._eof:
+            raise ConnectionResetError("the collector closed the connection")
         self.sock.sendall(data)
+
+    def _read(self):
+        sock = self.sock
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self._eof = True
+                return
+            self._received(data)
 
     def _poll(self):
         sock = self.sock
@@ -297,6 +335,15 @@ class SocketSink:
                     pass
 
     def close(self):
+        if self._reader is not None:
+            try:  # wakes the reader thread blocked in recv()
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.abandon()
+
+    def abandon(self):
+        """Close our descriptor only (a forked child's copy: the parent's stays connected)."""
         try:
             self.sock.close()
         except OSError:
@@ -325,6 +372,8 @@ class FileSink:
             os.close(self.fd)
         except OSError:
             pass
+
+    abandon = close
 
 
 # -- the process-wide transport ---------------------------------------------------------------
@@ -359,6 +408,7 @@ def _after_fork_in_child():
         old = _transport
         if old is not None:
             _transport = Transport(old.address, old.record, old.queue_size, old.hello)
+            _transport.on_request = old.on_request
             old.abandon()
     except Exception:
         pass

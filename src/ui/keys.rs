@@ -44,6 +44,12 @@ pub enum Action {
     /// Mark the request to compare; `Diff` compares the selected one with it.
     Mark,
     Diff,
+    /// Ask for the focused query's plan; `true`: EXPLAIN ANALYZE.
+    Explain(bool),
+    /// Expand or collapse the selected plan node.
+    Toggle,
+    /// Show the plan as the database wrote it, or the tree again.
+    Raw,
 }
 
 /// Which views a binding applies to.
@@ -63,24 +69,30 @@ pub enum Scope {
     Filterable,
     /// Only at the top: the request list.
     Top,
+    /// A query's plan.
+    Plan,
 }
 
 impl Scope {
     pub fn covers(self, view: View) -> bool {
         match self {
             Scope::All => true,
-            Scope::Lists => !matches!(view, View::Detail(..) | View::Processes | View::Diff(..)),
+            Scope::Lists => !matches!(
+                view,
+                View::Detail(..) | View::Processes | View::Diff(..) | View::Plan(..)
+            ),
             Scope::Nested => !matches!(view, View::Requests),
             Scope::Request => matches!(view, View::Requests | View::Queries(_)),
             Scope::Query => matches!(
                 view,
-                View::Queries(_) | View::Members(..) | View::Detail(..)
+                View::Queries(_) | View::Members(..) | View::Detail(..) | View::Plan(..)
             ),
             Scope::Detail => matches!(view, View::Detail(..)),
             Scope::Filterable => {
                 matches!(view, View::Requests | View::Queries(_) | View::Members(..))
             }
             Scope::Top => matches!(view, View::Requests),
+            Scope::Plan => matches!(view, View::Plan(..)),
         }
     }
 }
@@ -134,12 +146,16 @@ use Scope as S;
 
 #[rustfmt::skip]
 pub const KEYS: &[Binding] = &[
+    bind(&[code(C::Enter), k(' ')], A::Toggle, S::Plan, "enter/space", "expand / collapse the selected node", "fold"),
     bind(&[code(C::Enter), k('l'), code(C::Right)], A::Enter, S::Lists, "enter", "open the selected row", "open"),
     bind(&[code(C::Esc), k('h'), code(C::Left), code(C::Backspace)], A::Back, S::Nested, "esc", "back one level", "back"),
     bind(&[k('f')], A::Findings, S::Request, "f", "findings: each N+1 with the fix to paste", "findings"),
     bind(&[k('w')], A::Callsites, S::Request, "w", "call sites: queries grouped by the line that fired them", "lines"),
     bind(&[k('/')], A::Filter, S::Filterable, "/", "filter the list (text or regex; enter keeps it, esc clears)", "filter"),
     bind(&[k('y')], A::Yank, S::Query, "y", "copy the SQL with its params, runnable in psql/sqlite3", "copy SQL"),
+    bind(&[k('x')], A::Explain(false), S::Query, "x", "the query's plan (EXPLAIN, asked of the process that ran it)", "plan"),
+    bind(&[k('X')], A::Explain(true), S::Query, "X", "EXPLAIN ANALYZE: runs a SELECT read-only, time-limited, rolled back", ""),
+    bind(&[k('R')], A::Raw, S::Plan, "R", "the plan as the database wrote it (again: the tree)", "raw"),
     bind(&[k('e')], A::Edit, S::Detail, "e", "open the selected frame in $VISUAL/$EDITOR", "edit"),
     bind(&[code(C::Tab)], A::NextFrame, S::Detail, "tab", "next stack frame", "frame"),
     bind(&[code(C::BackTab)], A::PrevFrame, S::Detail, "shift-tab", "previous stack frame", ""),
@@ -200,6 +216,7 @@ mod tests {
             View::Processes,
             View::Timeline(0),
             View::Diff(0, 1),
+            View::Plan(0, 0, false),
         ];
         for view in views {
             let mut seen = std::collections::HashSet::new();

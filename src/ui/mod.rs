@@ -8,6 +8,7 @@ mod diff;
 mod findings;
 mod help;
 mod keys;
+mod plan;
 mod processes;
 mod queries;
 mod requests;
@@ -30,7 +31,8 @@ use crate::analysis::{self, Callsite, Config, Finding, Summary};
 use crate::store::{QueryId, RequestId, Store};
 
 pub use keys::{Action, KEYS};
-pub use terminal::{osc52, run};
+pub use plan::{PlanState, PlanUi, PLAN_WAIT};
+pub use terminal::{osc52, run, send_request, take_plans};
 
 /// Where the user is; the stack of these is the breadcrumb trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub enum View {
     Routes,
     /// The connected (and gone) Django processes.
     Processes,
+    /// A query's plan; `true`: EXPLAIN ANALYZE.
+    Plan(RequestId, QueryId, bool),
 }
 
 /// A filtered list, valid for one (store generation, filter text, view).
@@ -107,6 +111,11 @@ pub enum Effect {
     Edit { argv: Vec<String>, suspend: bool },
     /// Put this text on the clipboard (OSC 52).
     Copy(String),
+    /// Send this request to process `sid` (the collector's connection to it).
+    Explain {
+        sid: String,
+        request: crate::protocol::Request,
+    },
 }
 
 pub struct App {
@@ -134,6 +143,8 @@ pub struct App {
     pub selected_route: usize,
     /// The request `m` marked, to compare with `d`.
     pub marked: Option<RequestId>,
+    /// Where the current list drew its rows (area, first row's index), for mouse clicks.
+    pub hit: Option<(Rect, usize)>,
     list_cache: Option<ListCache>,
     sources: source::Sources,
     pub config: Config,
@@ -144,6 +155,15 @@ pub struct App {
     summaries: HashMap<RequestId, (usize, Summary)>,
     findings: HashMap<RequestId, (usize, std::rc::Rc<Vec<Finding>>)>,
     callsites: HashMap<RequestId, (usize, std::rc::Rc<Vec<Callsite>>)>,
+    /// Plans asked for, per (query, ANALYZE): answered, failed or still awaited.
+    pub plans: HashMap<(QueryId, bool), PlanState>,
+    next_plan_id: u64,
+    /// Selection, folds and raw mode of the plan on screen.
+    pub plan_ui: PlanUi,
+    /// Live processes can be asked for plans; a replay cannot.
+    pub live: bool,
+    /// Bumped whenever a plan's state changes (the terminal loop redraws).
+    pub plans_changed: u64,
 }
 
 impl App {
@@ -165,6 +185,7 @@ impl App {
             waiting: 0,
             selected_route: 0,
             marked: None,
+            hit: None,
             list_cache: None,
             sources: source::Sources::default(),
             config,
@@ -174,6 +195,11 @@ impl App {
             summaries: HashMap::new(),
             findings: HashMap::new(),
             callsites: HashMap::new(),
+            plans: HashMap::new(),
+            next_plan_id: 0,
+            plan_ui: PlanUi::default(),
+            live: true,
+            plans_changed: 0,
         }
     }
 
@@ -419,6 +445,8 @@ impl App {
                 self.summaries.clear();
                 self.findings.clear();
                 self.callsites.clear();
+                self.plans.clear();
+                self.plan_ui = PlanUi::default();
                 self.list_cache = None;
                 self.views.truncate(1);
                 self.filter = None;
@@ -431,6 +459,12 @@ impl App {
             }
             Action::Processes => self.views.push(View::Processes),
             Action::Help => self.help = true,
+            Action::Explain(analyze) => self.explain(analyze),
+            Action::Toggle => self.toggle_plan_node(),
+            Action::Raw => {
+                self.plan_ui.raw = !self.plan_ui.raw;
+                self.detail_scroll = 0;
+            }
             Action::Timeline => {
                 if let Some(r) = self.request_in_focus() {
                     self.selected_query = 0;
@@ -518,6 +552,29 @@ impl App {
         self.effect = Some(Effect::Copy(text));
     }
 
+    /// A click at (column, row): selects the row under it; a click on the selected row opens it.
+    pub fn click(&mut self, column: u16, row: u16, page: usize) {
+        let Some((area, start)) = self.hit else {
+            return;
+        };
+        let inside = column >= area.x
+            && column < area.x + area.width
+            && row >= area.y
+            && row < area.y + area.height;
+        if !inside {
+            return;
+        }
+        let pos = start + (row - area.y) as usize;
+        if pos >= self.list_len() {
+            return;
+        }
+        if pos == self.position() {
+            self.apply(Action::Enter, page);
+        } else {
+            self.move_to(pos);
+        }
+    }
+
     /// The request the request-level keys act on: the selected row, or the open request.
     fn request_in_focus(&mut self) -> Option<RequestId> {
         match self.view() {
@@ -530,7 +587,7 @@ impl App {
     /// The query a yank or an edit is about: the detail's, or the selected row's.
     fn focused_query(&mut self) -> Option<QueryId> {
         match self.view() {
-            View::Detail(_, q) => Some(q),
+            View::Detail(_, q) | View::Plan(_, q, _) => Some(q),
             view @ (View::Queries(_) | View::Members(..)) => {
                 self.listed_queries(view).get(self.selected_query).copied()
             }
@@ -632,7 +689,7 @@ impl App {
                     self.views.push(View::Detail(req, q));
                 }
             }
-            View::Detail(..) | View::Processes | View::Diff(..) => {}
+            View::Detail(..) | View::Processes | View::Diff(..) | View::Plan(..) => {}
         }
     }
 
@@ -647,6 +704,7 @@ impl App {
             View::Findings(req) => self.findings(req).len(),
             View::Callsites(req) => self.callsites(req).len(),
             View::Detail(..) => usize::MAX,
+            View::Plan(_, q, analyze) => self.plan_rows(q, analyze),
         }
     }
 
@@ -661,6 +719,8 @@ impl App {
             View::Findings(_) => self.selected_finding,
             View::Callsites(_) => self.selected_site,
             View::Detail(..) => self.detail_scroll as usize,
+            View::Plan(..) if self.plan_ui.raw => self.detail_scroll as usize,
+            View::Plan(..) => self.plan_ui.cursor,
         }
     }
 
@@ -692,6 +752,10 @@ impl App {
             View::Findings(_) => self.selected_finding = pos,
             View::Callsites(_) => self.selected_site = pos,
             View::Detail(..) => self.detail_scroll = pos.min(u16::MAX as usize) as u16,
+            View::Plan(..) if self.plan_ui.raw => {
+                self.detail_scroll = pos.min(u16::MAX as usize) as u16
+            }
+            View::Plan(..) => self.plan_ui.cursor = pos,
         }
     }
 }
@@ -707,6 +771,8 @@ fn distance(n: usize, page: usize) -> isize {
 
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &mut App) {
+    // Each list panel says where its rows are; anything else takes no clicks.
+    app.hit = None;
     let [title, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -730,6 +796,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
             View::Diff(a, b) => diff::draw(frame, body, app, a, b),
             View::Processes => processes::draw(frame, body, app),
             View::Detail(req, q) => detail::draw(frame, body, app, req, q),
+            View::Plan(_, q, analyze) => plan::draw(frame, body, app, q, analyze),
         }
     }
     frame.render_widget(Paragraph::new(status_line(app)), status);
@@ -795,6 +862,8 @@ fn breadcrumbs(app: &App) -> Line<'static> {
                 let pos = app.store.requests[r].queries.iter().position(|&x| x == q);
                 format!("query #{}", pos.map_or(0, |p| p + 1))
             }
+            View::Plan(_, _, false) => "plan".to_owned(),
+            View::Plan(_, _, true) => "explain analyze".to_owned(),
         };
         spans.push(Span::styled(" › ", st.dim));
         spans.push(Span::styled(label, st.title));
@@ -864,5 +933,7 @@ pub fn is_ctrl_c(key: &KeyEvent) -> bool {
     key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL)
 }
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,16 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+    MouseButton, MouseEventKind,
+};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{draw, App, Effect};
-use crate::collector::{Address, Collector, Incoming};
+use crate::collector::{Address, Collector, Incoming, Peers};
+use crate::protocol::Event;
 use crate::store::Store;
 
 const FRAME: Duration = Duration::from_millis(33);
@@ -23,25 +27,36 @@ pub async fn run(
 ) -> Result<()> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
-    let (app, server) = match replay {
-        Some((store, name)) => (
-            App::new(store, format!("replay {name}"), color, config),
-            None,
-        ),
+    let (app, server, peers) = match replay {
+        Some((store, name)) => {
+            let mut app = App::new(store, format!("replay {name}"), color, config);
+            app.live = false;
+            (app, None, None)
+        }
         None => {
             let address = address.expect("live mode has an address");
             // Bind before touching the terminal so a busy port is a plain one-line error.
             let collector = Collector::bind(&address).await?;
             let source = collector.address().to_string();
+            let peers = collector.peers();
             let server = tokio::spawn(collector.serve(tx, false));
-            (App::new(Store::new(), source, color, config), Some(server))
+            let app = App::new(Store::new(), source, color, config);
+            (app, Some(server), Some(peers))
         }
     };
     crate::highlight::warm_up();
 
-    // ratatui::init enters the alternate screen and installs a panic hook that restores it.
+    // ratatui::init enters the alternate screen and installs a panic hook that restores it;
+    // ours runs first and turns mouse reporting off, or the shell would receive mouse codes.
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, app, &mut rx).await;
+    let restore_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        restore_hook(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let result = event_loop(&mut terminal, app, &mut rx, peers).await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     if let Some(server) = server {
         server.abort();
@@ -53,6 +68,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
     rx: &mut mpsc::Receiver<Incoming>,
+    peers: Option<Peers>,
 ) -> Result<()> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
@@ -61,7 +77,8 @@ async fn event_loop(
     let mut dirty = true;
     let mut page = 10usize;
     // What the screen shows: redraw on a tick only when the store moved on.
-    let mut drawn = (0u64, 0u64, 0usize);
+    let mut drawn = (0u64, 0u64, 0usize, 0u64, None);
+    let started = std::time::Instant::now();
     // Batches held while the live tail is paused (collected, not yet shown).
     let mut held: Vec<Incoming> = Vec::new();
     loop {
@@ -86,11 +103,25 @@ async fn event_loop(
                         app.waiting = 0;
                     }
                     if let Some(effect) = app.effect.take() {
-                        if matches!(effect, Effect::Edit { suspend: true, .. }) {
+                        let suspend = matches!(effect, Effect::Edit { suspend: true, .. });
+                        if suspend {
                             // Stop reading keys so the editor gets them all.
                             input = EventStream::new();
                         }
-                        carry_out(terminal, effect, &mut app);
+                        carry_out(terminal, effect, &mut app, peers.as_ref());
+                        if suspend {
+                            // The terminal was re-initialised: mouse reporting is off again.
+                            let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+                        }
+                    }
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Mouse(m))) => {
+                    match m.kind {
+                        MouseEventKind::ScrollDown => app.apply(super::Action::Down(3), page),
+                        MouseEventKind::ScrollUp => app.apply(super::Action::Up(3), page),
+                        MouseEventKind::Down(MouseButton::Left) => app.click(m.column, m.row, page),
+                        _ => continue,
                     }
                     dirty = true;
                 }
@@ -100,10 +131,11 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(msg) = rx.recv() => {
-                held.push(msg);
+                // Plans go to the app at once, paused or not: someone is waiting for them.
+                held.push(take_plans(msg, &mut app));
                 // Take everything already waiting before the next frame.
                 while let Ok(msg) = rx.try_recv() {
-                    held.push(msg);
+                    held.push(take_plans(msg, &mut app));
                 }
                 if !app.paused {
                     for msg in held.drain(..) {
@@ -114,7 +146,18 @@ async fn event_loop(
                 // Redraw on the next tick, not per batch.
             }
             _ = tick.tick() => {
-                let now = (app.store.generation, app.store.malformed, app.waiting);
+                app.expire_plans(std::time::Instant::now());
+                // A pending plan shows the seconds it has waited: redraw as they tick.
+                let pending_secs = app
+                    .has_pending_plans()
+                    .then(|| started.elapsed().as_secs());
+                let now = (
+                    app.store.generation,
+                    app.store.malformed,
+                    app.waiting,
+                    app.plans_changed,
+                    pending_secs,
+                );
                 if now != drawn {
                     dirty = true;
                     drawn = now;
@@ -126,10 +169,55 @@ async fn event_loop(
     }
 }
 
-/// Effects that need the terminal itself.
-fn carry_out(terminal: &mut ratatui::DefaultTerminal, effect: Effect, app: &mut App) {
+/// Deliver the `plan` events of a batch to the app (they are not for the store) and tell it
+/// of a disconnect (its pending requests will not be answered); the rest is held for the store.
+pub fn take_plans(mut msg: Incoming, app: &mut App) -> Incoming {
+    match &mut msg {
+        Incoming::Batch { events, .. } if events.iter().any(|e| matches!(e, Event::Plan(_))) => {
+            events.retain(|e| match e {
+                Event::Plan(p) => {
+                    app.plan_arrived(p);
+                    false
+                }
+                _ => true,
+            });
+        }
+        Incoming::Disconnected { sid: Some(sid), .. } => {
+            app.process_gone(sid);
+        }
+        _ => {}
+    }
+    msg
+}
+
+/// Send an EXPLAIN request to process `sid` through the collector; when it cannot go, the
+/// plan view says why.
+pub fn send_request(
+    app: &mut App,
+    peers: Option<&Peers>,
+    sid: &str,
+    request: &crate::protocol::Request,
+) {
+    let crate::protocol::Request::Explain(ask) = request;
+    let sent = match peers {
+        Some(peers) => peers.send(sid, request),
+        None => Err(crate::collector::SendError::Gone),
+    };
+    if let Err(e) = sent {
+        app.plan_not_sent(ask.id, &e);
+    }
+}
+
+/// Effects that need the terminal (or the collector) itself.
+fn carry_out(
+    terminal: &mut ratatui::DefaultTerminal,
+    effect: Effect,
+    app: &mut App,
+    peers: Option<&Peers>,
+) {
     use std::io::Write;
     match effect {
+        Effect::Explain { sid, request } => send_request(app, peers, &sid, &request),
         Effect::Copy(text) => {
             let osc = osc52(&text, std::env::var_os("TMUX").is_some());
             let mut out = std::io::stdout();
