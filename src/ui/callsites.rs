@@ -17,6 +17,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
     let rows_available = list_rows(area);
     let selected = app.selected_site.min(sites.len().saturating_sub(1));
     let start = window_start(selected, rows_available, sites.len());
+    app.hit = Some((
+        Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(1),
+            ..area
+        },
+        start,
+    ));
     let width = (area.width as usize).saturating_sub(30).max(10);
     let rows: Vec<Row> = sites
         .iter()

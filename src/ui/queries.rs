@@ -99,6 +99,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, vi
     let rows_available = list_rows(list);
     let selected = app.selected_query.min(ids.len().saturating_sub(1));
     let start = window_start(selected, rows_available, ids.len());
+    app.hit = Some((
+        Rect {
+            y: list.y + 1,
+            height: list.height.saturating_sub(1),
+            ..list
+        },
+        start,
+    ));
     let sql_width = (list.width as usize).saturating_sub(36).max(10);
     let total = summary.sql_ms.max(f64::EPSILON);
     let t0 = req.ts;

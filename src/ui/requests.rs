@@ -16,6 +16,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     let len = list.len();
     let selected = app.request_position();
     let start = window_start(selected, rows_available, len);
+    app.hit = Some((
+        Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(1),
+            ..area
+        },
+        start,
+    ));
     let path_width = (area.width as usize).saturating_sub(66).max(10);
 
     let ids: Vec<usize> = list

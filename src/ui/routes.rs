@@ -17,6 +17,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     let rows_available = list_rows(area);
     let selected = app.selected_route.min(routes.len().saturating_sub(1));
     let start = window_start(selected, rows_available, routes.len());
+    app.hit = Some((
+        Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(1),
+            ..area
+        },
+        start,
+    ));
     let width = (area.width as usize).saturating_sub(48).max(10);
     let mut rows = Vec::new();
     for (i, r) in routes.iter().enumerate().skip(start).take(rows_available) {

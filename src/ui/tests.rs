@@ -363,3 +363,16 @@ fn mark_and_diff_two_requests() {
     assert_eq!(app.view(), View::Diff(1, 0));
     insta::assert_snapshot!("diff", screen(&mut app, 100, 10));
 }
+
+#[test]
+fn clicks_select_rows_and_a_second_click_opens() {
+    let mut app = examples_app();
+    screen(&mut app, 100, 8); // the list records where its rows are
+                              // Row 0 is the title, row 1 the header: row 3 is the second request.
+    app.click(20, 3, 10);
+    assert_eq!(app.current_request(), Some(0));
+    app.click(20, 3, 10);
+    assert_eq!(app.view(), View::Queries(0));
+    app.click(20, 40, 10);
+    assert_eq!(app.view(), View::Queries(0), "outside the rows: nothing");
+}
