@@ -118,6 +118,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.theme.as_deref(),
                 config_file.as_deref(),
             )?);
+            let overrides = djtop::theme::key_overrides(config_file.as_deref())?;
+            if !overrides.is_empty() {
+                let origin = config_file
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                djtop::ui::set_key_overrides(&overrides, &origin).map_err(anyhow::Error::msg)?;
+            }
             let replay = match cli.replay {
                 Some(path) => {
                     let store = djtop::record::load(&path)?;

@@ -531,7 +531,7 @@ pub fn config_path_from(
 }
 
 /// The keys the config file may hold.
-pub const CONFIG_KEYS: [&str; 1] = ["theme"];
+pub const CONFIG_KEYS: [&str; 2] = ["theme", "keys"];
 
 /// The `theme` a config file's text names, if any.
 pub fn parse_config(text: &str, origin: &str) -> Result<Option<String>> {
@@ -555,6 +555,45 @@ pub fn parse_config(text: &str, origin: &str) -> Result<Option<String>> {
             builtin_list()
         ),
     }
+}
+
+/// The config file's `[keys]` table: action name → keys (docs/keys.md). Empty when the file or
+/// the table is absent.
+pub fn key_overrides(
+    config: Option<&Path>,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(path) = config else { return Ok(out) };
+    let origin = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("{origin}: cannot read the config file")),
+    };
+    let table = parse_toml(&text, &origin)?;
+    let Some(keys) = table.get("keys") else {
+        return Ok(out);
+    };
+    let Some(keys) = keys.as_table() else {
+        bail!(
+            "{origin}: `keys` must be a table: [keys] then lines like filter = [\"/\", \"ctrl-f\"]"
+        );
+    };
+    for (action, value) in keys {
+        let list = match value {
+            toml::Value::String(k) => vec![k.clone()],
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .with_context(|| {
+                    format!("{origin}: [keys] {action}: keys are strings, e.g. [\"x\", \"ctrl-x\"]")
+                })?,
+            _ => bail!("{origin}: [keys] {action}: keys are strings, e.g. [\"x\", \"ctrl-x\"]"),
+        };
+        out.insert(action.clone(), list);
+    }
+    Ok(out)
 }
 
 /// The theme `--theme` (`cli`) or else the config file at `config` names; dark when neither.

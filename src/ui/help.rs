@@ -16,17 +16,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             let keys = b
                 .keys
                 .iter()
-                .map(|k| {
-                    let name = match k.0 {
-                        crossterm::event::KeyCode::Char(c) => c.to_string(),
-                        other => format!("{other}").to_lowercase(),
-                    };
-                    if k.1 {
-                        format!("ctrl-{name}")
-                    } else {
-                        name
-                    }
-                })
+                .map(|k| k.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
             (keys, b.help)

@@ -101,6 +101,20 @@ impl Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key(pub KeyCode, pub bool);
 
+impl std::fmt::Display for Key {
+    /// As the config file and the help write it: `x`, `ctrl-d`, `enter`, `page down`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.1 {
+            f.write_str("ctrl-")?;
+        }
+        match self.0 {
+            C::Char(' ') => f.write_str("space"),
+            C::Char(c) => write!(f, "{c}"),
+            other => write!(f, "{}", format!("{other}").to_lowercase()),
+        }
+    }
+}
+
 const fn k(c: char) -> Key {
     Key(KeyCode::Char(c), false)
 }
@@ -111,6 +125,7 @@ const fn ctrl(c: char) -> Key {
     Key(KeyCode::Char(c), true)
 }
 
+#[derive(Clone)]
 pub struct Binding {
     pub keys: &'static [Key],
     pub action: Action,
@@ -177,16 +192,163 @@ pub const KEYS: &[Binding] = &[
     bind(&[k('q'), ctrl('c')], A::Quit, S::All, "q", "quit", "quit"),
 ];
 
+/// The table in force: [`KEYS`] with the config file's `[keys]` applied (see [`set_overrides`]).
+static TABLE: std::sync::OnceLock<Vec<Binding>> = std::sync::OnceLock::new();
+
+fn table() -> &'static [Binding] {
+    TABLE.get().map(Vec::as_slice).unwrap_or(KEYS)
+}
+
+/// The name of an action in the config file's `[keys]` table.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        A::Quit => "quit",
+        A::Back => "back",
+        A::Enter => "open",
+        A::Down(0) => "page_down",
+        A::Down(_) => "down",
+        A::Up(0) => "page_up",
+        A::Up(_) => "up",
+        A::Top => "top",
+        A::Bottom => "bottom",
+        A::Findings => "findings",
+        A::Callsites => "call_sites",
+        A::NextFrame => "next_frame",
+        A::PrevFrame => "prev_frame",
+        A::Edit => "edit",
+        A::Yank => "copy_sql",
+        A::TestSnippet => "copy_test",
+        A::Filter => "filter",
+        A::Pause => "pause",
+        A::Clear => "clear",
+        A::Routes => "routes",
+        A::Processes => "processes",
+        A::Help => "help",
+        A::Timeline => "timeline",
+        A::Mark => "mark",
+        A::Diff => "diff",
+        A::Explain(false) => "explain",
+        A::Explain(true) => "explain_analyze",
+        A::Toggle => "fold",
+        A::Raw => "raw_plan",
+    }
+}
+
+/// `x`, `G`, `ctrl-d`, `enter`, `esc`, `tab`, `shift-tab`, `space`, `up`, `pgdn`, `f5`…
+pub fn parse_key(text: &str) -> Option<Key> {
+    let (ctrl, name) = match text.strip_prefix("ctrl-") {
+        Some(rest) if !rest.is_empty() => (true, rest),
+        _ => (false, text),
+    };
+    let mut chars = name.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        return Some(Key(C::Char(c), ctrl));
+    }
+    let code = match name.to_ascii_lowercase().as_str() {
+        "enter" | "return" => C::Enter,
+        "esc" | "escape" => C::Esc,
+        "tab" => C::Tab,
+        "shift-tab" | "backtab" => C::BackTab,
+        "space" => C::Char(' '),
+        "backspace" => C::Backspace,
+        "up" => C::Up,
+        "down" => C::Down,
+        "left" => C::Left,
+        "right" => C::Right,
+        "home" => C::Home,
+        "end" => C::End,
+        "pgup" | "pageup" => C::PageUp,
+        "pgdn" | "pagedown" => C::PageDown,
+        "delete" | "del" => C::Delete,
+        f if f.starts_with('f') => C::F(f[1..].parse().ok().filter(|n| (1..=24).contains(n))?),
+        _ => return None,
+    };
+    Some(Key(code, ctrl))
+}
+
+/// Views that the conflict check walks: one of each kind.
+fn sample_views() -> [View; 11] {
+    [
+        View::Requests,
+        View::Queries(0),
+        View::Findings(0),
+        View::Callsites(0),
+        View::Members(0, super::Group::Finding(0)),
+        View::Detail(0, 0),
+        View::Routes,
+        View::Processes,
+        View::Timeline(0),
+        View::Diff(0, 1),
+        View::Plan(0, 0, false),
+    ]
+}
+
+/// The first key bound twice within one view, if any.
+fn conflict<'t>(bindings_of: impl Fn(View) -> Vec<&'t Binding>) -> Option<String> {
+    for view in sample_views() {
+        let mut seen: std::collections::HashMap<Key, Action> = std::collections::HashMap::new();
+        for b in bindings_of(view) {
+            for key in b.keys {
+                if let Some(other) = seen.insert(*key, b.action) {
+                    return Some(format!(
+                        "`{key}` would mean both `{}` and `{}`",
+                        action_name(other),
+                        action_name(b.action)
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Apply the config file's `[keys]` (`action = ["key", …]`), once, before the UI starts.
+/// Unknown actions or keys, and a key that would mean two things in one view, are errors and
+/// change nothing.
+pub fn set_overrides(
+    overrides: &std::collections::BTreeMap<String, Vec<String>>,
+    origin: &str,
+) -> Result<(), String> {
+    let mut table: Vec<Binding> = KEYS.to_vec();
+    for (name, keys) in overrides {
+        let Some(binding) = table.iter_mut().find(|b| action_name(b.action) == name) else {
+            let names: Vec<&str> = KEYS.iter().map(|b| action_name(b.action)).collect();
+            return Err(format!(
+                "{origin}: [keys] `{name}` is not an action (the actions are: {})",
+                names.join(", ")
+            ));
+        };
+        let mut parsed = Vec::new();
+        for k in keys {
+            parsed.push(parse_key(k).ok_or_else(|| {
+                format!(
+                    "{origin}: [keys] {name}: `{k}` is not a key (e.g. \"x\", \"ctrl-d\", \"enter\", \"pgdn\")"
+                )
+            })?);
+        }
+        // Leaked once at start-up: the table lives as long as the process.
+        binding.keys = Box::leak(parsed.into_boxed_slice());
+        binding.label = Box::leak(keys.join("/").into_boxed_str());
+    }
+    if let Some(problem) = conflict(|view| table.iter().filter(|b| b.scope.covers(view)).collect())
+    {
+        return Err(format!("{origin}: [keys]: {problem}"));
+    }
+    let _ = TABLE.set(table);
+    Ok(())
+}
+
 pub fn action_for(view: View, ev: KeyEvent) -> Option<Action> {
     let key = Key(ev.code, ev.modifiers.contains(KeyModifiers::CONTROL));
-    KEYS.iter()
+    table()
+        .iter()
         .find(|b| b.keys.contains(&key) && b.scope.covers(view))
         .map(|b| b.action)
 }
 
 /// The bindings of a view, in table order.
 pub fn bindings(view: View) -> impl Iterator<Item = &'static Binding> {
-    KEYS.iter().filter(move |b| b.scope.covers(view))
+    table().iter().filter(move |b| b.scope.covers(view))
 }
 
 pub fn footer(view: View, color: bool) -> Line<'static> {
@@ -205,26 +367,45 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_in_one_view() {
-        let views = [
-            View::Requests,
-            View::Queries(0),
-            View::Findings(0),
-            View::Callsites(0),
-            View::Members(0, super::super::Group::Finding(0)),
-            View::Detail(0, 0),
-            View::Routes,
-            View::Processes,
-            View::Timeline(0),
-            View::Diff(0, 1),
-            View::Plan(0, 0, false),
-        ];
-        for view in views {
-            let mut seen = std::collections::HashSet::new();
-            for b in bindings(view) {
-                for key in b.keys {
-                    assert!(seen.insert(*key), "{key:?} bound twice in {view:?}");
-                }
-            }
+        assert_eq!(conflict(|v| bindings(v).collect()), None);
+    }
+
+    #[test]
+    fn every_action_has_its_own_config_name() {
+        let mut names = std::collections::HashSet::new();
+        for b in KEYS {
+            assert!(
+                names.insert(action_name(b.action)),
+                "{}",
+                action_name(b.action)
+            );
         }
+    }
+
+    #[test]
+    fn key_names_parse() {
+        assert_eq!(parse_key("x"), Some(Key(C::Char('x'), false)));
+        assert_eq!(parse_key("ctrl-d"), Some(Key(C::Char('d'), true)));
+        assert_eq!(parse_key("shift-tab"), Some(Key(C::BackTab, false)));
+        assert_eq!(parse_key("pgdn"), Some(Key(C::PageDown, false)));
+        assert_eq!(parse_key("F5"), Some(Key(C::F(5), false)));
+        assert_eq!(parse_key("hyper-x"), None);
+    }
+
+    #[test]
+    fn overrides_are_checked_before_they_apply() {
+        let map = |pairs: &[(&str, &[&str])]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        let err = set_overrides(&map(&[("filtr", &["/"])]), "c.toml").unwrap_err();
+        assert!(err.contains("`filtr` is not an action"), "{err}");
+        let err = set_overrides(&map(&[("filter", &["hyper-x"])]), "c.toml").unwrap_err();
+        assert!(err.contains("`hyper-x` is not a key"), "{err}");
+        let err = set_overrides(&map(&[("filter", &["q"])]), "c.toml").unwrap_err();
+        assert!(err.contains("would mean both"), "{err}");
+        assert!(TABLE.get().is_none(), "nothing applied after an error");
     }
 }

@@ -30,7 +30,7 @@ use ratatui::Frame;
 use crate::analysis::{self, Callsite, Config, Finding, Summary};
 use crate::store::{QueryId, RequestId, Store};
 
-pub use keys::{Action, KEYS};
+pub use keys::{set_overrides as set_key_overrides, Action, KEYS};
 pub use plan::{PlanState, PlanUi, PLAN_WAIT};
 pub use terminal::{osc52, run, send_request, take_plans};
 

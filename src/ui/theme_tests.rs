@@ -315,7 +315,7 @@ fn config_file_parsing() {
     );
     assert_eq!(
         e("colour = 1"),
-        "c.toml: `colour` is not a config key (the keys are: theme)"
+        "c.toml: `colour` is not a config key (the keys are: theme, keys)"
     );
     let malformed = e("theme = light");
     assert!(
@@ -563,4 +563,29 @@ fn no_color_wins_over_any_theme() {
             .any(|c| c.modifier.contains(Modifier::REVERSED)),
         "emphasis by reverse video"
     );
+}
+
+#[test]
+fn key_overrides_come_from_the_keys_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "theme = \"light\"\n[keys]\nfilter = [\"ctrl-f\", \"/\"]\nquit = \"Q\"\n",
+    )
+    .unwrap();
+    let keys = crate::theme::key_overrides(Some(&path)).unwrap();
+    assert_eq!(keys["filter"], vec!["ctrl-f", "/"]);
+    assert_eq!(keys["quit"], vec!["Q"]);
+    assert!(
+        crate::theme::key_overrides(Some(&dir.path().join("none.toml")))
+            .unwrap()
+            .is_empty()
+    );
+    std::fs::write(&path, "keys = 3\n").unwrap();
+    let err = format!(
+        "{:#}",
+        crate::theme::key_overrides(Some(&path)).unwrap_err()
+    );
+    assert!(err.contains("`keys` must be a table"), "{err}");
 }
