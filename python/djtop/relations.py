@@ -9,7 +9,8 @@ once per process and only while the shim is enabled:
   the sync ones in a sync_to_async thread, which sees the same state (asgiref copies the
   context), or set it themselves before crossing over;
 - ``QuerySet._filter_or_exclude`` keeps the simple filter keywords on the clone and
-  ``_clone`` carries them on, in one ``_djtop`` attribute of the QuerySet (a ``_Mark``);
+  ``_clone`` carries them on, in one ``_djtop`` attribute of the QuerySet (a ``_Mark``;
+  ``QuerySet._djtop = None`` is the class default);
 - lazy relation accesses: a forward FK / OneToOne cache miss (``get_object``), a reverse
   OneToOne cache miss (the queryset its ``__get__`` builds), the reverse-FK, ManyToMany and
   generic related managers (their ``get_queryset`` marks the queryset it returns, the
@@ -28,6 +29,7 @@ hook raises into the app: bookkeeping failures are swallowed and the original al
 import functools
 import sys
 import threading
+import weakref
 from contextvars import ContextVar
 
 from . import capture
@@ -245,7 +247,7 @@ def _merge(lookups, args, kwargs):
 def _enter_queryset(qs, op, args=(), kwargs=None):
     """Set the state for a QuerySet call; the token to reset, or None (nothing set)."""
     current = _current.get()
-    mark = qs.__dict__.get("_djtop")
+    mark = qs._djtop
     info = mark[0] if mark else None
     if current is not None and (info is None or current.rel is not None or current is _MUTE):
         return None  # the outermost call wins
@@ -315,7 +317,7 @@ def _enter_relation(info, rel_op="load", model=None, op=None, lookups=None, inne
 def origin_of(instance):
     """How a model instance was loaded: its origin dict (UNKNOWN when not known)."""
     try:
-        return instance._state.__dict__.get(ORIGIN_ATTR) or UNKNOWN
+        return getattr(instance._state, ORIGIN_ATTR, None) or UNKNOWN
     except Exception:
         return UNKNOWN
 
@@ -355,7 +357,7 @@ def _child(how, model, field, parent):
 
 def _tag(obj, origin):
     try:
-        obj._state.__dict__[ORIGIN_ATTR] = origin
+        obj._state._djtop_origin = origin
     except Exception:
         pass
 
@@ -365,7 +367,7 @@ def _evaluation_origin(qs):
     override = getattr(_tls, "override", None)
     if override is not None:
         return override, False
-    mark = qs.__dict__.get("_djtop")
+    mark = qs._djtop
     if mark and mark[0] is not None:
         info = mark[0]
         return _child("lazy", info[0], info[1], info[5]), False
@@ -420,7 +422,7 @@ def _hook_model_iterable_iter(original):
             if counting:
                 for obj in inner:
                     try:
-                        obj._state.__dict__[ORIGIN_ATTR] = origin
+                        obj._state._djtop_origin = origin
                     except Exception:
                         pass
                     rows += 1
@@ -430,7 +432,7 @@ def _hook_model_iterable_iter(original):
             else:
                 for obj in inner:
                     try:
-                        obj._state.__dict__[ORIGIN_ATTR] = origin
+                        obj._state._djtop_origin = origin
                     except Exception:
                         pass
                     yield obj
@@ -474,7 +476,7 @@ def _tagging_setter(setter, origin):
         setter(from_obj, obj)
         if obj is not None:
             try:
-                obj._state.__dict__[ORIGIN_ATTR] = origin
+                obj._state._djtop_origin = origin
             except Exception:
                 pass
 
@@ -512,6 +514,23 @@ def _hook_queryset_method(original, op):
         def hooked(self, *args, **kwargs):
             try:
                 token = _enter_queryset(self, op, args, kwargs)
+            except Exception:
+                token = None
+            if token is None:
+                return original(self, *args, **kwargs)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _reset(token)
+
+    elif op in ("count", "exists"):
+
+        @functools.wraps(original)
+        def hooked(self, *args, **kwargs):
+            if self._result_cache is not None:
+                return original(self, *args, **kwargs)  # answered from the cache: no query
+            try:
+                token = _enter_queryset(self, op)
             except Exception:
                 token = None
             if token is None:
@@ -628,9 +647,12 @@ def _hook_clone(original):
     @functools.wraps(original)
     def _clone(self):
         clone = original(self)
-        mark = self.__dict__.get("_djtop")
-        if mark:
-            clone.__dict__["_djtop"] = mark
+        try:
+            mark = self._djtop
+            if mark:
+                clone._djtop = mark
+        except Exception:
+            pass
         return clone
 
     return _clone
@@ -642,7 +664,7 @@ def _hook_filter_or_exclude(original):
         clone = original(self, negate, args, kwargs)
         if args or kwargs:
             try:
-                mark = self.__dict__.get("_djtop")
+                mark = self._djtop
                 if mark:
                     info, lookups, rel_lookups, filtered = mark
                 else:
@@ -655,7 +677,7 @@ def _hook_filter_or_exclude(original):
                         rel_lookups = _merge(rel_lookups, args, kwargs)
                 if info is not None:
                     filtered = True
-                clone.__dict__["_djtop"] = _Mark((info, lookups, rel_lookups, filtered))
+                clone._djtop = _Mark((info, lookups, rel_lookups, filtered))
             except Exception:
                 pass
         return clone
@@ -664,9 +686,9 @@ def _hook_filter_or_exclude(original):
 
 
 def _not_simple(qs):
-    mark = qs.__dict__.get("_djtop")
+    mark = qs._djtop
     info = mark[0] if mark else None
-    qs.__dict__["_djtop"] = _Mark((info, None, None, info is not None))
+    qs._djtop = _Mark((info, None, None, info is not None))
 
 
 def _hook_complex_filter(original):
@@ -751,7 +773,7 @@ def _hook_forward_get_object(original):
             return original(self, instance)
         obj = _load(lambda: original(self, instance), info, lazy)
         try:
-            if obj is not None and ORIGIN_ATTR not in obj._state.__dict__:
+            if obj is not None and getattr(obj._state, ORIGIN_ATTR, None) is None:
                 _tag(obj, lazy)  # a multi-table parent built without a query
         except Exception:
             pass
@@ -780,7 +802,7 @@ def _hook_reverse_one_to_one_get_queryset(original):
                     origin_of(instance),
                     True,
                 )
-                qs.__dict__["_djtop"] = _Mark((info, _EMPTY, _EMPTY, False))
+                qs._djtop = _Mark((info, _EMPTY, _EMPTY, False))
             except Exception:
                 pass
         return qs
@@ -806,7 +828,7 @@ def _hook_refresh_from_db(original):
             fields = kwargs.get("fields")
             if fields is None and len(args) > 1:
                 fields = args[1]
-            name = next(iter(fields)) if fields else None
+            name = str(next(iter(fields)))
             model = _label(type(self))
             info = (model, name, "deferred", model, False, origin_of(self), True)
         except Exception:
@@ -875,15 +897,14 @@ def _hook_manager_get_queryset(original, field, kind):
     def get_queryset(self):
         qs = original(self)
         try:
-            d = qs.__dict__
-            mark = d.get("_djtop")
+            mark = qs._djtop
             if qs._result_cache is not None:  # served from the prefetch cache
                 if not (mark and mark[0] is not None and mark[0][4]):
                     info = _relinfo(self, field, kind, True)
-                    d["_djtop"] = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
+                    qs._djtop = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
             else:
                 info = _relinfo(self, field, kind, False)
-                d["_djtop"] = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
+                qs._djtop = _Mark((info, mark[1] if mark else _EMPTY, _EMPTY, False))
         except Exception:
             pass
         return qs
@@ -896,6 +917,13 @@ def _hook_manager_counter(original, op, field, kind):
 
     @functools.wraps(original)
     def hooked(self):
+        try:
+            cache = getattr(self, "get_prefetch_cache", None)
+            cached = cache is not None and cache() is not None
+        except Exception:
+            cached = False
+        if cached:
+            return original(self)  # answered from the prefetch cache: no query
         try:
             info = _relinfo(self, field, kind, False)
             lookups = dict(self.core_filters) if _current.get() is None else None
@@ -913,22 +941,27 @@ def _hook_manager_counter(original, op, field, kind):
 
 
 def _hook_manager_class(cls, field, kind):
-    """Hook one related manager class (each relation has its own, made on first use)."""
-    if cls.__dict__.get("_djtop_hooked"):
+    """Hook one related manager class (each relation has its own, made on first use; a
+    ``manager(manager=...)`` call makes one each time, so they are only weakly kept)."""
+    if "_djtop_hooked" in cls.__dict__:
         return cls
-    original = cls.__dict__.get("get_queryset")
-    if original is None:
+    get_queryset = cls.__dict__.get("get_queryset")
+    if get_queryset is None:
         return cls
-    _set(cls, "get_queryset", _hook_manager_get_queryset(original, field, kind))
+    hooks = {"get_queryset": _hook_manager_get_queryset(get_queryset, field, kind)}
     for op in ("count", "exists"):
         counter = cls.__dict__.get(op)
         if counter is not None:
-            _set(cls, op, _hook_manager_counter(counter, op, field, kind))
+            hooks[op] = _hook_manager_counter(counter, op, field, kind)
     for name in ("add", "remove", "clear", "set"):
         method = cls.__dict__.get(name)
         if method is not None:
-            _set(cls, name, _hook_mute(method))
-    _set(cls, "_djtop_hooked", True)
+            hooks[name] = _hook_mute(method)
+    originals = {name: cls.__dict__[name] for name in hooks}
+    for name, hooked in hooks.items():
+        setattr(cls, name, hooked)
+    cls._djtop_hooked = originals
+    _manager_classes.add(cls)
     return cls
 
 
@@ -964,7 +997,8 @@ def _describe_generic(superclass, rel):
 
 _installed = False
 _install_lock = threading.Lock()
-_patches = []  # (owner, name, original or _MISSING), to undo
+_patches = []  # (owner, name, original or _Missing), to undo
+_manager_classes = weakref.WeakSet()  # related manager classes hooked
 
 
 class _Missing:
@@ -999,6 +1033,8 @@ def install():
         _Model = Model
         _DEFERRED_GET = DeferredAttribute.__get__.__code__
         QuerySet = query.QuerySet
+        if "_djtop" not in QuerySet.__dict__:
+            _set(QuerySet, "_djtop", None)  # the default: a plain attribute read, no dict
         for name, op in _QUERYSET_OPS:
             _patch(QuerySet, name, _hook_queryset_method, op)
         _patch(QuerySet, "_fetch_all", _hook_fetch_all)
@@ -1061,6 +1097,15 @@ def uninstall():
     """Undo install() (for tests and benchmarks)."""
     global _installed
     with _install_lock:
+        for cls in list(_manager_classes):
+            originals = cls.__dict__.get("_djtop_hooked") or {}
+            for name, original in originals.items():
+                setattr(cls, name, original)
+            try:
+                del cls._djtop_hooked
+            except AttributeError:
+                pass
+        _manager_classes.clear()
         while _patches:
             owner, name, original = _patches.pop()
             if original is _Missing:

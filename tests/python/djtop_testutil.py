@@ -242,8 +242,10 @@ def check_shape(event, shapes):
     assert kind in shapes and kind != "disconnect", kind
     shape = shapes[kind]
     check_optional(event)
-    event = {k: v for k, v in event.items() if k not in OPTIONAL.get(kind, ())}
-    assert set(event) == set(shape), (kind, sorted(set(event) ^ set(shape)))
+    optional = set(OPTIONAL.get(kind, ()))
+    event = {k: v for k, v in event.items() if k not in optional}
+    required = set(shape) - optional
+    assert set(event) == required, (kind, sorted(set(event) ^ required))
     for key, value in event.items():
         allowed = set(shape[key])
         if "float" in allowed:

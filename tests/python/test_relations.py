@@ -543,3 +543,47 @@ def test_related_manager_writes_are_not_lazy_loads():
     new = [e for e in read_events()[before:] if e["type"] == "query"]
     assert new and not [e for e in new if "rel" in e]
     assert sorted(t.pk for t in article.tags.all()) == sorted(t.pk for t in tags)
+
+
+def test_failing_bookkeeping_never_reaches_the_app(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("djtop bookkeeping failed")
+
+    expected = Client().get("/rel/chain/?t=before-boom").json()
+    monkeypatch.setattr(relations, "_label", boom)
+    monkeypatch.setattr(relations, "_child", boom)
+    for view in ("chain", "reverse_fk", "prefetched_fk", "select_related", "m2m_count"):
+        response = Client().get(f"/rel/{view}/?t=boom")
+        assert response.status_code == 200
+    assert Client().get("/rel/chain/?t=after-boom").json() == expected
+    _, queries, _, _ = bundle(read_events(), "/rel/chain/?t=after-boom")
+    assert queries and not [q for q in queries if "orm" in q or "rel" in q]
+
+
+def test_writes_through_a_related_manager_name_the_write():
+    author = Author.objects.order_by("id").first()
+    before = len(read_events())
+    author.books.filter(title="no such title").update(price="1.00")
+    (query,) = [e for e in read_events()[before:] if e["type"] == "query"]
+    assert query["orm"] == {"model": BOOK, "op": "update"} and "rel" not in query
+
+
+def test_uninstall_restores_django_and_install_hooks_again():
+    from django.db.models import QuerySet
+    from djtop import capture
+
+    manager_cls = type(Author.objects.order_by("id").first().books)
+    hooked_get, hooked_manager_qs = QuerySet.get, manager_cls.get_queryset
+    relations.uninstall()
+    try:
+        assert QuerySet.get is hooked_get.__wrapped__ and "_djtop" not in QuerySet.__dict__
+        assert manager_cls.get_queryset is hooked_manager_qs.__wrapped__
+        assert not relations.installed()
+        assert Client().get("/rel/reverse_fk/?t=uninstalled").status_code == 200
+    finally:
+        assert relations.install() is True
+        capture._relations = relations
+    assert type(Author.objects.first().books).get_queryset is not hooked_manager_qs.__wrapped__
+    _, queries, _, _ = bundle(read_events(), "/rel/reverse_fk/?t=uninstalled")
+    assert not [q for q in queries if "orm" in q or "rel" in q]
+    assert all(q.get("rel") for q in get("/rel/reverse_fk/?t=reinstalled")[1:])
