@@ -200,10 +200,21 @@ pub struct Rel {
 impl Rel {
     /// True for relations that hold many objects (managers): they need prefetch_related.
     pub fn is_many(&self) -> bool {
-        is_many_kind(&self.kind)
+        is_many_kind(&self.kind) || (self.kind == "generic" && self.op != "load")
+    }
+
+    /// The kind with a GenericRelation manager told apart from a GenericForeignKey: both are
+    /// `generic` on the wire; only the manager is read with an op other than `load`.
+    pub fn shape(&self) -> &str {
+        if self.kind == "generic" && self.op != "load" {
+            "generic_many"
+        } else {
+            &self.kind
+        }
     }
 }
 
+/// Kinds that hold many objects (see [`Rel::shape`] for generic relations).
 pub fn is_many_kind(kind: &str) -> bool {
     matches!(kind, "reverse_fk" | "m2m" | "generic_many")
 }

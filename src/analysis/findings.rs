@@ -244,7 +244,7 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
         let Some(rel) = store.rel(q) else { continue };
         kinds
             .entry((rel.model.clone(), rel.field.clone()))
-            .or_insert_with(|| (rel.kind.clone(), rel.target.clone()));
+            .or_insert_with(|| (rel.shape().to_owned(), rel.target.clone()));
         let (path, root) = chain(rel);
         if root == Root::Single {
             continue;
@@ -320,7 +320,15 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
             .map(|h| h.field.as_str())
             .collect::<Vec<_>>()
             .join("__");
-        let many: Vec<bool> = path.iter().map(|h| is_many_kind(&kind_of(h))).collect();
+        // Hops a JOIN cannot load: managers, and GenericForeignKeys (select_related refuses
+        // them; prefetch_related follows them).
+        let many: Vec<bool> = path
+            .iter()
+            .map(|h| {
+                let kind = kind_of(h);
+                is_many_kind(&kind) || kind == "generic"
+            })
+            .collect();
         let first = &path[0];
         let leaf_field = &path[path.len() - 1].field;
         let (kind, inner, title) = match g.key.op.as_str() {

@@ -269,3 +269,20 @@ fn insert_tables_are_read_in_every_quoting() {
     );
     assert_eq!(insert_table("SELECT 1"), None);
 }
+
+#[test]
+fn generic_relation_managers_prefetch_and_generic_foreign_keys_select() {
+    let many: Vec<Value> = (0..4)
+        .map(|i| json!({"sql":"SELECT * FROM comment WHERE object_id = %s","params":[i],
+            "rel":{"model":"blog.Article","field":"comments","kind":"generic","target":"blog.Comment","op":"all",
+                   "origin":queryset("blog.Article", 9)}}))
+        .collect();
+    assert_eq!(one(&many).fix, r#"prefetch_related("comments")"#);
+    let single: Vec<Value> = (0..4)
+        .map(|i| json!({"sql":"SELECT * FROM article WHERE id = %s","params":[i],
+            "rel":{"model":"blog.Comment","field":"target","kind":"generic","target":"blog.Article","op":"load",
+                   "origin":queryset("blog.Comment", 9)}}))
+        .collect();
+    // A GenericForeignKey cannot be JOINed: prefetch_related is Django's tool for it too.
+    assert_eq!(one(&single).fix, r#"prefetch_related("target")"#);
+}
