@@ -59,13 +59,20 @@ pub fn lines(app: &mut App, _request: RequestId, query: QueryId) -> Vec<Line<'st
     ]));
     out.push(Line::raw(""));
     let stack = store.stack(q);
-    out.push(Line::from(Span::styled(
-        format!(
-            "stack ({} application frames, innermost first)",
-            stack.len()
+    let plural = if stack.len() == 1 { "" } else { "s" };
+    out.push(Line::from(vec![
+        Span::styled(
+            format!(
+                "stack ({} application frame{plural}, innermost first)",
+                stack.len()
+            ),
+            st.header,
         ),
-        st.header,
-    )));
+        Span::styled(
+            "   tab: next frame · e: open in editor · y: copy SQL",
+            st.dim,
+        ),
+    ]));
     if stack.is_empty() {
         out.push(Line::from(Span::styled(
             "  no application frames: the query came from Django or a library alone",

@@ -38,13 +38,20 @@ pub fn draw(frame: &mut Frame, app: &App) {
         })
         .collect();
     lines.push(Line::raw(""));
-    lines.push(Line::from(Span::styled(
-        " any key closes this · keys are documented in docs/keys.md",
-        st.dim,
-    )));
     let area = frame.area();
     let width = (area.width.saturating_sub(4)).min(96);
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let height = (lines.len() as u16 + 3).min(area.height.saturating_sub(2));
+    let fits = lines.len() as u16 + 3 <= height;
+    lines.push(Line::from(Span::styled(
+        if fits {
+            " any key closes this · keys are documented in docs/keys.md"
+        } else {
+            " j/k scroll · any other key closes this · docs/keys.md"
+        },
+        st.dim,
+    )));
+    // Scroll no further than the last line.
+    let max_scroll = (lines.len() as u16 + 2).saturating_sub(height);
     let [row] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
@@ -53,11 +60,13 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .areas(row);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" keys ", st.title)),
-        ),
+        Paragraph::new(lines)
+            .scroll((app.help_scroll.min(max_scroll), 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(Span::styled(" keys ", st.title)),
+            ),
         popup,
     );
 }

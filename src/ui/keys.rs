@@ -50,6 +50,11 @@ pub enum Action {
     Toggle,
     /// Show the plan as the database wrote it, or the tree again.
     Raw,
+    /// Cycle the order of the current list.
+    Sort,
+    /// Next / previous row of a filtered list, wrapping around.
+    NextMatch,
+    PrevMatch,
 }
 
 /// Which views a binding applies to.
@@ -167,6 +172,9 @@ pub const KEYS: &[Binding] = &[
     bind(&[k('f')], A::Findings, S::Request, "f", "findings: each N+1 with the fix to paste", "findings"),
     bind(&[k('w')], A::Callsites, S::Request, "w", "call sites: queries grouped by the line that fired them", "lines"),
     bind(&[k('/')], A::Filter, S::Filterable, "/", "filter the list (text or regex; enter keeps it, esc clears)", "filter"),
+    bind(&[k('n')], A::NextMatch, S::Filterable, "n/N", "next / previous match of the filter (wraps)", ""),
+    bind(&[k('N')], A::PrevMatch, S::Filterable, "N", "previous match of the filter", ""),
+    bind(&[k('s')], A::Sort, S::Filterable, "s", "sort: newest, most queries, slowest (queries: order, slowest)", "sort"),
     bind(&[k('y')], A::Yank, S::Query, "y", "copy the SQL with its params, runnable in psql/sqlite3", "copy SQL"),
     bind(&[k('x')], A::Explain(false), S::Query, "x", "the query's plan (EXPLAIN, asked of the process that ran it)", "plan"),
     bind(&[k('X')], A::Explain(true), S::Query, "X", "EXPLAIN ANALYZE: runs a SELECT read-only, time-limited, rolled back", ""),
@@ -231,6 +239,9 @@ pub fn action_name(action: Action) -> &'static str {
         A::Explain(true) => "explain_analyze",
         A::Toggle => "fold",
         A::Raw => "raw_plan",
+        A::Sort => "sort",
+        A::NextMatch => "next_match",
+        A::PrevMatch => "prev_match",
     }
 }
 

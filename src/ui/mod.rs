@@ -58,6 +58,29 @@ pub enum View {
     Plan(RequestId, QueryId, bool),
 }
 
+/// The order of a list, cycled with `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Requests newest first; queries in execution order.
+    #[default]
+    Order,
+    /// Most queries first (requests only).
+    Count,
+    /// Slowest first: request duration, or query duration.
+    Time,
+}
+
+impl Sort {
+    fn label(self, requests: bool) -> &'static str {
+        match (self, requests) {
+            (Sort::Order, true) => "newest first",
+            (Sort::Order, false) => "in execution order",
+            (Sort::Count, _) => "most queries first",
+            (Sort::Time, _) => "slowest first",
+        }
+    }
+}
+
 /// A filtered list, valid for one (store generation, filter text, view).
 type ListCache = ((u64, String, View), std::rc::Rc<Vec<usize>>);
 
@@ -136,6 +159,8 @@ pub struct App {
     pub effect: Option<Effect>,
     pub filter: Option<Filter>,
     pub help: bool,
+    /// Lines the help overlay is scrolled by (small terminals).
+    pub help_scroll: u16,
     /// The live tail is held: the terminal loop keeps events aside until resumed.
     pub paused: bool,
     /// Events held while paused (the terminal loop counts them).
@@ -143,6 +168,8 @@ pub struct App {
     pub selected_route: usize,
     /// The request `m` marked, to compare with `d`.
     pub marked: Option<RequestId>,
+    pub request_sort: Sort,
+    pub query_sort: Sort,
     /// Where the current list drew its rows (area, first row's index), for mouse clicks.
     pub hit: Option<(Rect, usize)>,
     list_cache: Option<ListCache>,
@@ -181,10 +208,13 @@ impl App {
             effect: None,
             filter: None,
             help: false,
+            help_scroll: 0,
             paused: false,
             waiting: 0,
             selected_route: 0,
             marked: None,
+            request_sort: Sort::Order,
+            query_sort: Sort::Order,
             hit: None,
             list_cache: None,
             sources: source::Sources::default(),
@@ -232,10 +262,19 @@ impl App {
     /// The queries a query list shows (all of a request's, one finding's, one call site's),
     /// filtered by SQL text when a filter is set.
     pub fn listed_queries(&mut self, view: View) -> Vec<QueryId> {
+        let mut list = self.filtered_queries(view);
+        if self.query_sort == Sort::Time {
+            let queries = &self.store.queries;
+            list.sort_by(|&a, &b| queries[b].ms.total_cmp(&queries[a].ms));
+        }
+        list
+    }
+
+    fn filtered_queries(&mut self, view: View) -> Vec<QueryId> {
         let all = self.unfiltered_queries(view);
         match self.filter_for(view).map(str::to_owned) {
             Some(text) => {
-                let list = self.cached_list(view, Some(text), |store, m| {
+                let list = self.cached_list(view, Some(text), Sort::Order, |store, m| {
                     let m = m.expect("a filter");
                     all.iter()
                         .copied()
@@ -280,8 +319,9 @@ impl App {
     /// Requests in display order (newest first), filtered; built once per store change.
     pub fn request_list(&mut self) -> std::rc::Rc<Vec<RequestId>> {
         let filter = self.filter_for(View::Requests).map(str::to_owned);
-        self.cached_list(View::Requests, filter, |store, m| {
-            (0..store.requests.len())
+        let sort = self.request_sort;
+        let list = self.cached_list(View::Requests, filter, sort, |store, m| {
+            let mut list: Vec<RequestId> = (0..store.requests.len())
                 .rev()
                 .filter(|&id| {
                     let Some(m) = m else { return true };
@@ -296,19 +336,33 @@ impl App {
                     );
                     m.matches(&hay)
                 })
-                .collect()
-        })
+                .collect();
+            let reqs = &store.requests;
+            match sort {
+                Sort::Order => {}
+                Sort::Count => list.sort_by_key(|&r| std::cmp::Reverse(reqs[r].queries.len())),
+                Sort::Time => list.sort_by(|&a, &b| {
+                    reqs[b]
+                        .ms
+                        .unwrap_or(0.0)
+                        .total_cmp(&reqs[a].ms.unwrap_or(0.0))
+                }),
+            }
+            list
+        });
+        list
     }
 
     fn cached_list(
         &mut self,
         view: View,
         filter: Option<String>,
+        sort: Sort,
         build: impl FnOnce(&Store, Option<&Matcher>) -> Vec<usize>,
     ) -> std::rc::Rc<Vec<usize>> {
         let key = (
             self.store.generation,
-            filter.clone().unwrap_or_default(),
+            format!("{sort:?}\u{0}{}", filter.as_deref().unwrap_or_default()),
             view,
         );
         if let Some((k, list)) = &self.list_cache {
@@ -334,8 +388,11 @@ impl App {
     pub fn request_position(&mut self) -> usize {
         let list = self.request_list();
         match self.selected_request {
-            // The list is newest (highest id) first.
-            Some(id) => list.binary_search_by(|x| id.cmp(x)).unwrap_or(0),
+            // Newest first unless sorted otherwise: then a plain search.
+            Some(id) if self.request_sort == Sort::Order => {
+                list.binary_search_by(|x| id.cmp(x)).unwrap_or(0)
+            }
+            Some(id) => list.iter().position(|&x| x == id).unwrap_or(0),
             None => 0,
         }
     }
@@ -355,11 +412,19 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent, page: usize) {
         if self.help {
-            // Any key closes the help; q still quits.
-            self.help = false;
-            if !matches!(key.code, KeyCode::Char('q')) {
-                return;
+            // j/k scroll the help on a small terminal; any other key closes it; q still quits.
+            match key.code {
+                KeyCode::Char('j') | KeyCode::Down => self.help_scroll += 1,
+                KeyCode::Char('k') | KeyCode::Up => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1)
+                }
+                KeyCode::Char('q') => {
+                    self.help = false;
+                    self.quit = true;
+                }
+                _ => self.help = false,
             }
+            return;
         }
         if self.filter.as_ref().is_some_and(|f| f.editing) {
             self.edit_filter(key);
@@ -458,7 +523,38 @@ impl App {
                 self.views.push(View::Routes);
             }
             Action::Processes => self.views.push(View::Processes),
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Action::Sort => {
+                let requests = self.view() == View::Requests;
+                let sort = if requests {
+                    &mut self.request_sort
+                } else {
+                    &mut self.query_sort
+                };
+                *sort = match (*sort, requests) {
+                    (Sort::Order, true) => Sort::Count,
+                    (Sort::Order, false) | (Sort::Count, _) => Sort::Time,
+                    (Sort::Time, _) => Sort::Order,
+                };
+                self.message = Some(format!("sorted {}", sort.label(requests)));
+                self.reset_selection();
+            }
+            Action::NextMatch | Action::PrevMatch => {
+                // Through the filtered list, wrapping around.
+                let len = self.list_len();
+                if len > 0 && self.filter_for(self.view()).is_some() {
+                    let pos = self.position();
+                    let next = if action == Action::NextMatch {
+                        (pos + 1) % len
+                    } else {
+                        (pos + len - 1) % len
+                    };
+                    self.move_to(next);
+                }
+            }
             Action::Explain(analyze) => self.explain(analyze),
             Action::Toggle => self.toggle_plan_node(),
             Action::Raw => {
@@ -829,6 +925,9 @@ fn breadcrumbs(app: &App) -> Line<'static> {
     let mut spans = vec![Span::styled(" djtop ", st.brand)];
     for v in &app.views {
         let label = match *v {
+            View::Requests if app.request_sort != Sort::Order => {
+                format!("requests, {}", app.request_sort.label(true))
+            }
             View::Requests => "requests".to_owned(),
             View::Queries(r) => {
                 let req = &app.store.requests[r];

@@ -282,15 +282,24 @@ fn help_lists_every_key_of_the_view() {
     app.handle_key(key(KeyCode::Char('?')), 10);
     assert!(app.help);
     let small = screen(&mut app, 80, 24);
+    let big = screen(&mut app, 160, 45);
+    // On a small terminal the help scrolls: between the two ends every key shows.
+    for _ in 0..30 {
+        app.handle_key(key(KeyCode::Char('j')), 10);
+    }
+    let scrolled = screen(&mut app, 80, 24);
+    assert!(app.help, "j scrolls, it does not close");
     for b in keys::bindings(View::Requests) {
+        let text = b.help.get(..20).unwrap_or(b.help);
+        assert!(big.contains(text), "{} missing at 160x45:\n{big}", b.help);
         assert!(
-            small.contains(b.help.get(..20).unwrap_or(b.help)),
-            "{} missing:\n{small}",
+            small.contains(text) || scrolled.contains(text),
+            "{} unreachable at 80x24",
             b.help
         );
     }
     insta::assert_snapshot!("help_80x24", small);
-    insta::assert_snapshot!("help_160x45", screen(&mut app, 160, 45));
+    insta::assert_snapshot!("help_160x45", big);
     app.handle_key(key(KeyCode::Char('x')), 10);
     assert!(!app.help, "any key closes it");
     assert!(!app.quit);
@@ -375,4 +384,75 @@ fn clicks_select_rows_and_a_second_click_opens() {
     assert_eq!(app.view(), View::Queries(0));
     app.click(20, 40, 10);
     assert_eq!(app.view(), View::Queries(0), "outside the rows: nothing");
+}
+
+#[test]
+fn s_sorts_requests_and_queries_and_n_wraps_through_matches() {
+    let mut app = examples_app();
+    assert_eq!(*app.request_list(), vec![1, 0]);
+    app.handle_key(key(KeyCode::Char('s')), 10);
+    assert_eq!(app.request_sort, Sort::Count);
+    assert_eq!(*app.request_list(), vec![1, 0], "4 queries before 0");
+    assert!(screen(&mut app, 100, 6).contains("requests, most queries first"));
+    app.handle_key(key(KeyCode::Char('s')), 10);
+    app.handle_key(key(KeyCode::Char('s')), 10);
+    assert_eq!(app.request_sort, Sort::Order);
+    app.handle_key(key(KeyCode::Enter), 10);
+    app.handle_key(key(KeyCode::Char('s')), 10);
+    let by_time: Vec<f64> = app
+        .listed_queries(app.view())
+        .iter()
+        .map(|&q| app.store.queries[q].ms)
+        .collect();
+    assert_eq!(by_time, vec![0.3, 0.21, 0.084, 0.05]);
+    // n/N wrap through a filtered list.
+    app.handle_key(key(KeyCode::Char('/')), 10);
+    type_text(&mut app, "select");
+    app.handle_key(key(KeyCode::Enter), 10);
+    assert_eq!(app.listed_queries(app.view()).len(), 3);
+    app.handle_key(key(KeyCode::Char('N')), 10);
+    assert_eq!(app.selected_query, 2, "N from the first wraps to the last");
+    app.handle_key(key(KeyCode::Char('n')), 10);
+    assert_eq!(app.selected_query, 0);
+}
+
+/// Every view, at the two sizes the issue names.
+#[test]
+fn every_view_at_80x24_and_160x45() {
+    type Steps = &'static [KeyCode];
+    let views: &[(&str, Steps)] = &[
+        ("requests", &[]),
+        ("queries", &[KeyCode::Enter]),
+        ("detail", &[KeyCode::Enter, KeyCode::Enter]),
+        ("findings", &[KeyCode::Char('f')]),
+        ("members", &[KeyCode::Char('f'), KeyCode::Enter]),
+        ("callsites", &[KeyCode::Char('w')]),
+        ("timeline", &[KeyCode::Char('T')]),
+        ("routes", &[KeyCode::Char('r')]),
+        ("processes", &[KeyCode::Char('P')]),
+        ("help", &[KeyCode::Enter, KeyCode::Char('?')]),
+    ];
+    for (name, steps) in views {
+        for (w, h) in [(80, 24), (160, 45)] {
+            let mut app = n_plus_one_app();
+            for step in *steps {
+                app.handle_key(key(*step), 10);
+            }
+            insta::assert_snapshot!(format!("view_{name}_{w}x{h}"), screen(&mut app, w, h));
+        }
+    }
+    for (w, h) in [(80, 24), (160, 45)] {
+        let mut app = examples_app();
+        app.handle_key(key(KeyCode::Char('m')), 10);
+        app.handle_key(key(KeyCode::Char('j')), 10);
+        app.handle_key(key(KeyCode::Char('d')), 10);
+        insta::assert_snapshot!(format!("view_diff_{w}x{h}"), screen(&mut app, w, h));
+        let mut empty = App::new(
+            Store::new(),
+            "127.0.0.1:7878".into(),
+            false,
+            Config::default(),
+        );
+        insta::assert_snapshot!(format!("view_welcome_{w}x{h}"), screen(&mut empty, w, h));
+    }
 }
