@@ -137,6 +137,10 @@ pub struct Query {
     pub rows: Option<i64>,
     #[serde(default)]
     pub stack: Vec<Frame>,
+    /// Django/library frames between the database call and the first application frame,
+    /// innermost first (how the ORM got from your line to the SQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lib: Vec<Frame>,
     #[serde(default)]
     pub error: Option<String>,
     /// The ORM call that ran the statement, when the shim knows it.

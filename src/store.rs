@@ -146,6 +146,8 @@ pub struct Query {
     pub ms: f64,
     pub rows: Option<i64>,
     pub stack: u32,
+    /// Interned library frames (see [`protocol::Query::lib`]).
+    pub lib: u32,
     pub error: Option<Box<str>>,
     /// Interned [`protocol::Orm`], when the shim knew the ORM call.
     pub orm: Option<u32>,
@@ -236,6 +238,7 @@ impl Store {
                     ms: q.ms,
                     rows: q.rows.filter(|r| *r >= 0),
                     stack: self.stacks.intern(q.stack),
+                    lib: self.stacks.intern(q.lib),
                     error: q.error.map(String::into_boxed_str),
                     orm: q.orm.map(|o| self.orms.intern(o)),
                     rel: q.rel.map(|r| self.rels.intern(r)),
@@ -335,6 +338,11 @@ impl Store {
         self.stacks.get(q.stack)
     }
 
+    /// Library frames between the database call and the first application frame.
+    pub fn library_frames(&self, q: &Query) -> &[Frame] {
+        self.stacks.get(q.lib)
+    }
+
     pub fn orm(&self, q: &Query) -> Option<&protocol::Orm> {
         q.orm.map(|id| self.orms.get(id))
     }
@@ -419,7 +427,7 @@ mod tests {
         }
         assert_eq!(store.queries.len(), 1000);
         assert_eq!(store.unique_sql(), 1);
-        assert_eq!(store.stacks.len(), 1);
+        assert_eq!(store.stacks.len(), 2, "one stack, one (empty) list of library frames");
     }
 
     #[test]

@@ -130,7 +130,8 @@ def _record(sql, params, many, connection, cursor, ts, ms, error):
             orm, rel = relations.attribution()
     finally:
         _local.busy = False
-    stack = stacks.capture(sys._getframe(2), task, loop_thread) if _stacks_on else []
+    lib = []
+    stack = stacks.capture(sys._getframe(2), task, loop_thread, lib) if _stacks_on else []
     qid = sink.next_qid()
     if _explain is not None:
         _explain.remember(sink.sid, qid, connection.alias, sql, params, many)
@@ -150,6 +151,7 @@ def _record(sql, params, many, connection, cursor, ts, ms, error):
         "ms": round(ms, 4),
         "rows": rows,
         "stack": stack,
+        **({"lib": lib} if lib else {}),
         "error": None if error is None else _describe(error),
     }
     if orm is not None:
@@ -258,7 +260,7 @@ def install():
         from django.db.backends.signals import connection_created
 
         _debug_transaction = getattr(utils, "debug_transaction", None)
-        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules)
+        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules, cfg.library_frames)
         _stacks_on = cfg.stacks and cfg.stack_depth > 0
         sink = transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))
         if cfg.explain and not cfg.record:  # a recording has no collector to ask

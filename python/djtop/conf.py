@@ -9,6 +9,7 @@ Every key is optional::
         "stacks": True,         # capture application stack frames per query
         "stack_depth": 20,      # application frames kept per query
         "hide_modules": [],     # extra module prefixes left out of stacks
+        "library_frames": 8,    # Django/library frames kept between the query and your code
         "root": None,           # project root; None: settings.BASE_DIR, else the cwd
         "relations": True,      # ORM / relation attribution of queries (N+1 findings)
         "explain": True,        # answer the collector's EXPLAIN requests (docs/explain.md)
@@ -31,6 +32,7 @@ DEFAULTS = {
     "stacks": True,
     "stack_depth": 20,
     "hide_modules": (),
+    "library_frames": 8,
     "root": None,
     "relations": True,
     "explain": True,
@@ -59,6 +61,7 @@ class Config:
         explain=True,
         explain_memory=2000,
         explain_timeout=5.0,
+        library_frames=8,
     ):
         self.enabled = enabled
         self.address = address
@@ -72,6 +75,7 @@ class Config:
         self.explain = explain
         self.explain_memory = explain_memory
         self.explain_timeout = explain_timeout
+        self.library_frames = library_frames
 
     def __repr__(self):
         return f"Config({self.__dict__!r})"
@@ -128,6 +132,7 @@ def load(environ=None):
         relations=bool(opt("relations")),
         explain=bool(opt("explain")),
         explain_memory=_int(opt("explain_memory"), "explain_memory", minimum=1),
+        library_frames=_int(opt("library_frames"), "library_frames", minimum=0),
         explain_timeout=_seconds(opt("explain_timeout"), "explain_timeout"),
     )
 

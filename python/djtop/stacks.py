@@ -30,14 +30,18 @@ _cache = {}  # co_filename -> display path, or None when hidden
 _awaiting = contextvars.ContextVar("djtop_awaiting", default=None)
 _root = os.getcwd()
 _depth = 20
+_library = 8  # library frames kept per query (0: none)
+_lib_cache = {}  # co_filename -> short display path, or None for plumbing every query shares
 _hidden_modules = _HIDDEN_MODULES
 _hidden_dirs = ()
 
 
-def configure(root, depth=20, hide_modules=()):
-    global _root, _depth, _hidden_modules, _hidden_dirs
+def configure(root, depth=20, hide_modules=(), library=8):
+    global _root, _depth, _hidden_modules, _hidden_dirs, _library
     _root = os.path.abspath(root)
     _depth = depth
+    _library = library
+    _lib_cache.clear()
     _hidden_modules = _HIDDEN_MODULES + tuple(hide_modules)
     _hidden_dirs = _library_dirs()
     _cache.clear()
@@ -72,9 +76,10 @@ def _hook_sync_to_async():
     SyncToAsync.__call__ = __call__
 
 
-def _walk(frame, limit, stop=None):
+def _walk(frame, limit, stop=None, lib=None):
     """App frames from ``frame`` outwards; stops before a frame running ``stop`` (a code
-    object) and then says so."""
+    object) and then says so. With a ``lib`` list, the library frames met before the first
+    app frame go there (how Django got from your line to the SQL)."""
     out = []
     cache = _cache
     while frame is not None and len(out) < limit:
@@ -88,8 +93,32 @@ def _walk(frame, limit, stop=None):
             shown = cache[filename] = _classify(filename, frame)
         if shown is not None:
             out.append((shown, frame.f_lineno or 0, code.co_name))
+        elif lib is not None and not out and len(lib) < _library:
+            try:
+                short = _lib_cache[filename]
+            except KeyError:
+                short = _lib_cache[filename] = _library_path(filename, frame)
+            if short is not None:
+                lib.append((short, frame.f_lineno or 0, code.co_name))
         frame = frame.f_back
     return out, False
+
+
+_PLUMBING = ("djtop", "django.db.backends", "asgiref", "threading", "asyncio", "concurrent")
+
+
+def _library_path(filename, frame):
+    """A library frame's path as people know it (``django/db/models/query.py``), or None for
+    the plumbing every query shares (the backend's cursor wrappers, djtop, thread pools)."""
+    module = frame.f_globals.get("__name__") or ""
+    for prefix in _PLUMBING:
+        if module == prefix or module.startswith(prefix + "."):
+            return None
+    path = filename.replace(os.sep, "/")
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return None  # the standard library
 
 
 def _library_dirs():
@@ -152,7 +181,7 @@ def _thread_handler_code():
 _THREAD_HANDLER = _thread_handler_code()
 
 
-def capture(frame, task=None, loop_thread=None):
+def capture(frame, task=None, loop_thread=None, lib=None):
     """Application frames from ``frame`` outwards, innermost first, as [file, line, func].
 
     With ``task`` (the request's asyncio task, run by thread ``loop_thread``), the walk stops
@@ -164,7 +193,7 @@ def capture(frame, task=None, loop_thread=None):
     # Stop where asgiref's thread handler runs sync code for a coroutine: under ASGI that is a
     # worker thread, under WSGI (async_to_sync) the request's own thread; either way the
     # awaiting chain was captured on the loop's thread and came along in the context.
-    out, crossed = _walk(frame, depth, _THREAD_HANDLER)
+    out, crossed = _walk(frame, depth, _THREAD_HANDLER, lib if _library else None)
     if crossed:
         awaiting = _awaiting.get()
         if awaiting is not None:

@@ -79,6 +79,7 @@ pub fn lines(app: &mut App, _request: RequestId, query: QueryId) -> Vec<Line<'st
             st.dim,
         )));
     }
+    let library = store.library_frames(q);
     for (i, f) in stack.iter().enumerate() {
         let chosen = i == selected;
         out.push(Line::from(vec![
@@ -110,6 +111,35 @@ pub fn lines(app: &mut App, _request: RequestId, query: QueryId) -> Vec<Line<'st
                 st.dim,
             ))),
             None => {}
+        }
+    }
+    if !library.is_empty() {
+        if app.show_library {
+            out.push(Line::from(Span::styled(
+                format!(
+                    "  {} Django/library frames, innermost first (L hides them)",
+                    library.len()
+                ),
+                st.dim,
+            )));
+            for f in library {
+                out.push(Line::from(Span::styled(
+                    format!("    {}:{}  in {}", f.file(), f.line(), f.function()),
+                    st.dim,
+                )));
+            }
+        } else {
+            let outer = &library[library.len() - 1];
+            out.push(Line::from(Span::styled(
+                format!(
+                    "  + {} Django/library frames, from {}:{} in {} (L shows them)",
+                    library.len(),
+                    outer.file(),
+                    outer.line(),
+                    outer.function()
+                ),
+                st.dim,
+            )));
         }
     }
     out

@@ -50,6 +50,8 @@ pub enum Action {
     Toggle,
     /// Show the plan as the database wrote it, or the tree again.
     Raw,
+    /// Show or hide the library frames of the query detail.
+    Library,
     /// Cycle the order of the current list.
     Sort,
     /// Next / previous row of a filtered list, wrapping around.
@@ -181,6 +183,7 @@ pub const KEYS: &[Binding] = &[
     bind(&[k('R')], A::Raw, S::Plan, "R", "the plan as the database wrote it (again: the tree)", "raw"),
     bind(&[k('e')], A::Edit, S::Detail, "e", "open the selected frame in $VISUAL/$EDITOR", "edit"),
     bind(&[code(C::Tab)], A::NextFrame, S::Detail, "tab", "next stack frame", "frame"),
+    bind(&[k('L')], A::Library, S::Detail, "L", "show / hide the Django and library frames behind the query", "library"),
     bind(&[code(C::BackTab)], A::PrevFrame, S::Detail, "shift-tab", "previous stack frame", ""),
     bind(&[k('t')], A::TestSnippet, S::Request, "t", "copy a test pinning this request's query count", ""),
     bind(&[k('T')], A::Timeline, S::Request, "T", "timeline: the request's queries on its clock", "timeline"),
@@ -239,6 +242,7 @@ pub fn action_name(action: Action) -> &'static str {
         A::Explain(true) => "explain_analyze",
         A::Toggle => "fold",
         A::Raw => "raw_plan",
+        A::Library => "library_frames",
         A::Sort => "sort",
         A::NextMatch => "next_match",
         A::PrevMatch => "prev_match",

@@ -168,6 +168,8 @@ pub struct App {
     pub selected_route: usize,
     /// The request `m` marked, to compare with `d`.
     pub marked: Option<RequestId>,
+    /// The query detail lists the library frames too.
+    pub show_library: bool,
     pub request_sort: Sort,
     pub query_sort: Sort,
     /// Where the current list drew its rows (area, first row's index), for mouse clicks.
@@ -213,6 +215,7 @@ impl App {
             waiting: 0,
             selected_route: 0,
             marked: None,
+            show_library: false,
             request_sort: Sort::Order,
             query_sort: Sort::Order,
             hit: None,
@@ -527,6 +530,7 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
+            Action::Library => self.show_library = !self.show_library,
             Action::Sort => {
                 let requests = self.view() == View::Requests;
                 let sort = if requests {

@@ -456,3 +456,24 @@ fn every_view_at_80x24_and_160x45() {
         insta::assert_snapshot!(format!("view_welcome_{w}x{h}"), screen(&mut empty, w, h));
     }
 }
+
+#[test]
+fn library_frames_hide_behind_l() {
+    let mut app = examples_app();
+    app.handle_key(key(KeyCode::Enter), 10);
+    app.handle_key(key(KeyCode::Char('j')), 10);
+    app.handle_key(key(KeyCode::Enter), 10);
+    let collapsed = screen(&mut app, 120, 30);
+    assert!(
+        collapsed.contains("+ 2 Django/library frames, from django/db/models/fields/related_descriptors.py:224 in get_object (L shows them)"),
+        "{collapsed}"
+    );
+    assert!(!collapsed.contains("django/db/models/query.py:631"));
+    app.handle_key(key(KeyCode::Char('L')), 10);
+    let open = screen(&mut app, 120, 30);
+    assert!(
+        open.contains("django/db/models/query.py:631  in get"),
+        "{open}"
+    );
+    assert!(open.contains("(L hides them)"));
+}

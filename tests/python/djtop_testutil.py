@@ -179,7 +179,7 @@ def example_shapes():
 
 
 # Optional fields (docs/protocol.md), checked by check_optional rather than by the examples.
-OPTIONAL = {"hello": ("models",), "query": ("orm", "rel")}
+OPTIONAL = {"hello": ("models",), "query": ("orm", "rel", "lib")}
 ORM_OPS = {
     "get", "first", "last", "count", "exists", "aggregate", "iterate", "in_bulk", "create",
     "get_or_create", "update_or_create", "save", "delete", "update", "bulk_create", "bulk_update",
@@ -225,6 +225,11 @@ def check_optional(event):
         assert isinstance(orm["model"], str) and orm["op"] in ORM_OPS, orm
         if "lookups" in orm:
             check_lookups(orm["lookups"])
+    if "lib" in event:
+        lib = event["lib"]
+        assert lib and all(
+            isinstance(f, list) and len(f) == 3 and isinstance(f[1], int) for f in lib
+        ), lib
     if "rel" in event:
         rel = event["rel"]
         required = {"model", "field", "kind", "target", "op", "origin"}

@@ -207,3 +207,37 @@ def test_begin_without_a_statement_is_counted_like_django():
     i = events.index(insert)
     assert [e["sql"] for e in events[i - 1 : i + 2]] == ["BEGIN", insert["sql"], "COMMIT"]
     assert events[i - 1]["stack"][0][0] == "test_capture.py"
+
+
+def test_library_frames_show_how_the_orm_got_to_the_sql():
+    from djtop import conf, stacks
+    from shimproj.models import Book
+
+    author = Author.objects.create(name="library frames")
+    book = Book.objects.create(title="lib", author=author)
+    cfg = conf.get()
+    try:
+        fresh = Book.objects.get(pk=book.pk)
+        assert fresh.author.name == "library frames"  # the lazy load
+        line = sys._getframe().f_lineno - 1
+        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules, library=0)
+        again = Book.objects.get(pk=book.pk)
+        assert again.author.pk == author.pk
+    finally:
+        stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules, cfg.library_frames)
+        book.delete()  # other tests seed on exactly the conftest's rows
+        author.delete()
+    loads = [q for q in read_events() if (q.get("rel") or {}).get("field") == "author"][-2:]
+    first, second = loads
+    assert first["stack"][0] == [
+        "test_capture.py",
+        line,
+        "test_library_frames_show_how_the_orm_got_to_the_sql",
+    ]
+    files = [f[0] for f in first["lib"]]
+    functions = [f[2] for f in first["lib"]]
+    assert "django/db/models/fields/related_descriptors.py" in files
+    assert "get_object" in functions and "execute_sql" in functions
+    assert not any(f.startswith(("djtop/", "django/db/backends/")) for f in files), files
+    assert len(first["lib"]) <= cfg.library_frames
+    assert "lib" not in second, "library_frames: 0 turns them off"
