@@ -427,7 +427,11 @@ mod tests {
         }
         assert_eq!(store.queries.len(), 1000);
         assert_eq!(store.unique_sql(), 1);
-        assert_eq!(store.stacks.len(), 2, "one stack, one (empty) list of library frames");
+        assert_eq!(
+            store.stacks.len(),
+            2,
+            "one stack, one (empty) list of library frames"
+        );
     }
 
     #[test]

@@ -507,76 +507,46 @@ def _hook_prefetch_one_level(original):
 # -- the QuerySet and Model API --------------------------------------------------------------------
 
 
-def _hook_queryset_method(original, op):
-    if op == "get":
+def _scoped(original, enter):
+    """``original``, run inside the attribution state that ``enter(self, args, kwargs)`` sets
+    (a ContextVar token). When entering fails or has nothing to set (``None``), ``original``
+    runs as it is: bookkeeping never reaches the app."""
 
-        @functools.wraps(original)
-        def hooked(self, *args, **kwargs):
-            try:
-                token = _enter_queryset(self, op, args, kwargs)
-            except Exception:
-                token = None
-            if token is None:
-                return original(self, *args, **kwargs)
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                _reset(token)
-
-    elif op in ("count", "exists"):
-
-        @functools.wraps(original)
-        def hooked(self, *args, **kwargs):
-            if self._result_cache is not None:
-                return original(self, *args, **kwargs)  # answered from the cache: no query
-            try:
-                token = _enter_queryset(self, op)
-            except Exception:
-                token = None
-            if token is None:
-                return original(self, *args, **kwargs)
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                _reset(token)
-
-    else:
-
-        @functools.wraps(original)
-        def hooked(self, *args, **kwargs):
-            try:
-                token = _enter_queryset(self, op)
-            except Exception:
-                token = None
-            if token is None:
-                return original(self, *args, **kwargs)
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                _reset(token)
+    @functools.wraps(original)
+    def hooked(self, *args, **kwargs):
+        try:
+            token = enter(self, args, kwargs)
+        except Exception:
+            token = None
+        if token is None:
+            return original(self, *args, **kwargs)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _reset(token)
 
     return hooked
 
 
-def _hook_fetch_all(original):
-    @functools.wraps(original)
-    def _fetch_all(self):
-        if self._result_cache is not None and (
-            self._prefetch_done or not self._prefetch_related_lookups
-        ):
-            return original(self)  # already evaluated: no query
-        try:
-            token = _enter_queryset(self, "iterate")
-        except Exception:
-            token = None
-        if token is None:
-            return original(self)
-        try:
-            return original(self)
-        finally:
-            _reset(token)
+def _hook_queryset_method(original, op):
+    if op == "get":
+        return _scoped(original, lambda qs, args, kwargs: _enter_queryset(qs, op, args, kwargs))
+    if op in ("count", "exists"):
+        # Answered from the result cache when the queryset was evaluated: no query.
+        return _scoped(
+            original,
+            lambda qs, _a, _k: None if qs._result_cache is not None else _enter_queryset(qs, op),
+        )
+    return _scoped(original, lambda qs, _a, _k: _enter_queryset(qs, op))
 
-    return _fetch_all
+
+def _hook_fetch_all(original):
+    def enter(qs, _args, _kwargs):
+        if qs._result_cache is not None and (qs._prefetch_done or not qs._prefetch_related_lookups):
+            return None  # already evaluated: no query
+        return _enter_queryset(qs, "iterate")
+
+    return _scoped(original, enter)
 
 
 def _hook_iterator(original):
@@ -721,20 +691,7 @@ def _hook_not_simple(original):
 
 
 def _hook_model_method(original, op):
-    @functools.wraps(original)
-    def hooked(self, *args, **kwargs):
-        try:
-            token = _enter_model(self, op)
-        except Exception:
-            token = None
-        if token is None:
-            return original(self, *args, **kwargs)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            _reset(token)
-
-    return hooked
+    return _scoped(original, lambda obj, _a, _k: _enter_model(obj, op))
 
 
 # -- lazy relation accesses ------------------------------------------------------------------------
