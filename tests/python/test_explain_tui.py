@@ -4,56 +4,17 @@ once the process is killed, `x` on another query says the process is gone while 
 working. (The round trip on PostgreSQL and MariaDB is tests/explain.rs.)"""
 
 import os
-import shutil
 import signal
 import subprocess
-import time
-import uuid
 
-import pytest
 from djtop_testutil import HERE, python_command
 from e2e_util import djtop_bin, free_port
-
-
-class Tmux:
-    def __init__(self, command):
-        if not shutil.which("tmux"):
-            pytest.fail("tmux is required for this test (apt-get install tmux)")
-        self.name = f"djtop-explain-{uuid.uuid4().hex[:8]}"
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "40", command],
-            check=True,
-        )
-
-    def keys(self, *keys):
-        for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
-            time.sleep(0.15)
-
-    def type(self, text):
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
-
-    def screen(self):
-        done = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
-        )
-        return done.stdout
-
-    def wait_for(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.screen():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
-
-    def close(self):
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+from tmux_util import Tmux
 
 
 def test_x_shows_the_plan_live_and_a_killed_process_is_said_gone(tmp_path):
     port = free_port()
-    tui = Tmux(f"NO_COLOR=1 {djtop_bin()} --listen 127.0.0.1:{port}")
+    tui = Tmux(f"NO_COLOR=1 {djtop_bin()} --listen 127.0.0.1:{port}", height=40)
     env = {
         "DJANGO_SETTINGS_MODULE": "explainproj.settings",
         "EXPLAINPROJ_VENDOR": "sqlite",

@@ -1,14 +1,13 @@
 """The real binary in a real terminal: `djtop --replay` over a recording the shim wrote, driven
 with tmux send-keys and read back with capture-pane, as a user would see it."""
 
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from e2e_util import DEMO, base_env, djtop_bin, seed
+from tmux_util import Tmux
 
 VIEWS = ["/tags/creators/naive/", "/tags/creators/fixed/", "/articles/authors/naive/"]
 
@@ -28,49 +27,6 @@ def recording(tmp_path_factory):
     env = base_env(tmp, DJTOP_RECORD=str(out), DJANGO_SETTINGS_MODULE="demo.settings")
     subprocess.run([sys.executable, "-c", script], cwd=DEMO, env=env, check=True)
     return out
-
-
-class Tmux:
-    def __init__(self, command):
-        if not shutil.which("tmux"):
-            pytest.fail("tmux is required for the TUI smoke test (apt-get install tmux)")
-        self.name = f"djtop-smoke-{uuid.uuid4().hex[:8]}"
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "45", command],
-            check=True,
-        )
-
-    def keys(self, *keys):
-        # One at a time, like a person: ESC followed at once by a key reads as Alt+key.
-        for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
-            time.sleep(0.15)
-
-    def type(self, text):
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
-
-    def screen(self):
-        return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    def wait_for(self, text, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
-
-    def alive(self):
-        return subprocess.run(["tmux", "has-session", "-t", self.name]).returncode == 0
-
-    def kill(self):
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
 def test_replay_drill_down_findings_help_and_quit(recording):
@@ -104,4 +60,4 @@ def test_replay_drill_down_findings_help_and_quit(recording):
         # The terminal is restored: djtop's screen is gone, the shell's sleep is running.
         assert "requests" not in tmux.screen()
     finally:
-        tmux.kill()
+        tmux.close()
