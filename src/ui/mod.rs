@@ -175,6 +175,8 @@ pub struct App {
     /// Where the current list drew its rows (area, first row's index), for mouse clicks.
     pub hit: Option<(Rect, usize)>,
     list_cache: Option<ListCache>,
+    query_cache: Option<ListCache>,
+    shapes: HashMap<RequestId, (usize, std::rc::Rc<HashMap<u32, usize>>)>,
     sources: source::Sources,
     pub config: Config,
     /// What the status line says we listen on (or replay).
@@ -220,6 +222,8 @@ impl App {
             query_sort: Sort::Order,
             hit: None,
             list_cache: None,
+            query_cache: None,
+            shapes: HashMap::new(),
             sources: source::Sources::default(),
             config,
             source,
@@ -263,31 +267,55 @@ impl App {
     }
 
     /// The queries a query list shows (all of a request's, one finding's, one call site's),
-    /// filtered by SQL text when a filter is set.
-    pub fn listed_queries(&mut self, view: View) -> Vec<QueryId> {
-        let mut list = self.filtered_queries(view);
+    /// filtered by SQL text and sorted as asked; built once per store change, so a frame or a
+    /// key press costs no copy of a 100,000-query list.
+    pub fn listed_queries(&mut self, view: View) -> std::rc::Rc<Vec<QueryId>> {
+        let filter = self.filter_for(view).map(str::to_owned);
+        let key = (
+            self.store.generation,
+            format!(
+                "{:?}\u{0}{}",
+                self.query_sort,
+                filter.as_deref().unwrap_or_default()
+            ),
+            view,
+        );
+        if let Some((k, list)) = &self.query_cache {
+            if *k == key {
+                return list.clone();
+            }
+        }
+        let mut list = self.unfiltered_queries(view);
+        if let Some(text) = &filter {
+            let m = Matcher::new(text);
+            let store = &self.store;
+            list.retain(|&q| m.matches(store.sql(&store.queries[q])));
+        }
         if self.query_sort == Sort::Time {
             let queries = &self.store.queries;
             list.sort_by(|&a, &b| queries[b].ms.total_cmp(&queries[a].ms));
         }
+        let list = std::rc::Rc::new(list);
+        self.query_cache = Some((key, list.clone()));
         list
     }
 
-    fn filtered_queries(&mut self, view: View) -> Vec<QueryId> {
-        let all = self.unfiltered_queries(view);
-        match self.filter_for(view).map(str::to_owned) {
-            Some(text) => {
-                let list = self.cached_list(view, Some(text), Sort::Order, |store, m| {
-                    let m = m.expect("a filter");
-                    all.iter()
-                        .copied()
-                        .filter(|&q| m.matches(store.sql(&store.queries[q])))
-                        .collect()
-                });
-                list.to_vec()
+    /// How many of a request's queries share each fingerprint ("×60" in the query list),
+    /// recomputed only when its query count changed.
+    pub fn shapes(&mut self, id: RequestId) -> std::rc::Rc<HashMap<u32, usize>> {
+        let n = self.store.requests[id].queries.len();
+        if let Some((count, shapes)) = self.shapes.get(&id) {
+            if *count == n {
+                return shapes.clone();
             }
-            None => all,
         }
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for q in self.store.request_queries(id) {
+            *counts.entry(self.store.fingerprint_id(q)).or_default() += 1;
+        }
+        let counts = std::rc::Rc::new(counts);
+        self.shapes.insert(id, (n, counts.clone()));
+        counts
     }
 
     fn unfiltered_queries(&mut self, view: View) -> Vec<QueryId> {
@@ -516,6 +544,8 @@ impl App {
                 self.plans.clear();
                 self.plan_ui = PlanUi::default();
                 self.list_cache = None;
+                self.query_cache = None;
+                self.shapes.clear();
                 self.views.truncate(1);
                 self.filter = None;
                 self.reset_selection();

@@ -1,8 +1,6 @@
 //! One request's queries in execution order: offset, duration, share of SQL time, one-line SQL,
 //! and how many times its shape repeats in the request.
 
-use std::collections::HashMap;
-
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -19,6 +17,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, vi
     let summary = app.summary(request);
     let findings = app.findings(request);
     let ids = app.listed_queries(view);
+    // How many queries of the request share each fingerprint: "×60" marks an N+1 at a glance.
+    let shape_count = app.shapes(request);
     let [head, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
 
     let req = &app.store.requests[request];
@@ -89,12 +89,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId, vi
         Paragraph::new(vec![Line::from(info), Line::from(where_), third]),
         head,
     );
-
-    // How many queries of the request share each fingerprint: "×60" marks an N+1 at a glance.
-    let mut shape_count: HashMap<u32, usize> = HashMap::new();
-    for q in app.store.request_queries(request) {
-        *shape_count.entry(app.store.fingerprint_id(q)).or_default() += 1;
-    }
 
     let rows_available = list_rows(list);
     let selected = app.selected_query.min(ids.len().saturating_sub(1));
