@@ -239,14 +239,25 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
     let mut kinds: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
     let mut groups: Vec<RelGroup> = Vec::new();
     let mut index: HashMap<RelKey, usize> = HashMap::new();
+    // An N+1 repeats one interned `rel` thousands of times: derive its chain and group once
+    // per distinct rel (None: a single object's loads, no group).
+    let mut by_rel: HashMap<u32, Option<usize>> = HashMap::new();
     for &id in ids {
         let q = &store.queries[id];
-        let Some(rel) = store.rel(q) else { continue };
+        let Some(rel_id) = q.rel else { continue };
+        if let Some(&group) = by_rel.get(&rel_id) {
+            if let Some(at) = group {
+                groups[at].members.push(id);
+            }
+            continue;
+        }
+        let rel = store.rel(q).expect("an interned rel");
         kinds
             .entry((rel.model.clone(), rel.field.clone()))
             .or_insert_with(|| (rel.shape().to_owned(), rel.target.clone()));
         let (path, root) = chain(rel);
         if root == Root::Single {
+            by_rel.insert(rel_id, None);
             continue;
         }
         let op = match rel.op.as_str() {
@@ -267,6 +278,7 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
             });
             groups.len() - 1
         });
+        by_rel.insert(rel_id, Some(at));
         groups[at].members.push(id);
     }
 
@@ -484,10 +496,11 @@ fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
         if orm.op != "get" || !orm.lookups.as_ref().is_some_and(is_pk_lookup) {
             return None;
         }
+        // References, not strings: this runs for every query of the request.
         Some((
-            orm.model.clone(),
+            orm.model.as_str(),
             store.fingerprint_id(q),
-            callsite(store, q),
+            store.stack(q).first(),
         ))
     })
     .into_iter()
@@ -496,7 +509,9 @@ fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
         if members.len() < config.min_repeats || distinct.len() < 2 {
             return None;
         }
-        let (model, _, site) = key;
+        let (model, _, frame) = key;
+        let site = frame.map(self::site);
+        let model = model.to_owned();
         // In an async view the sync in_bulk raises SynchronousOnlyOperation.
         let is_async = store.requests[store.queries[members[0]].request].is_async;
         let fix = if is_async {
@@ -546,7 +561,7 @@ fn insert_table(sql: &str) -> Option<&str> {
 fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
     group_in_order(store, ids, |q, _| {
         (!q.many && insert_table(store.sql(q)).is_some())
-            .then(|| (store.fingerprint_id(q), callsite(store, q)))
+            .then(|| (store.fingerprint_id(q), store.stack(q).first()))
     })
     .into_iter()
     .filter_map(|(key, members)| {
@@ -577,7 +592,7 @@ fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Findin
             model,
             field: None,
             queries: members.len(),
-            callsite: key.1,
+            callsite: key.1.map(site),
             queryset: None,
             ms: members.iter().map(|&q| store.queries[q].ms).sum(),
             members,
