@@ -14,7 +14,7 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{lines, median_of, recording, report, scaled, Shape};
+use common::{lines, median_of, medians, rates, recording, report, scaled, Shape, Timer};
 use djtop::collector::{Address, Collector, Incoming};
 use djtop::protocol::{parse_line, Event};
 use djtop::store::Store;
@@ -63,9 +63,11 @@ fn in_process(shape: Shape) {
         n
     });
     assert_eq!(n as f64, events);
+    let (cpu, wall) = rates(queries, t);
     report(
         &format!("ingest.parse.{name}"),
-        queries / t.as_secs_f64(),
+        cpu,
+        Some(wall),
         "queries/s",
         &format!("parse_line only, {events} events, one thread"),
     );
@@ -78,9 +80,11 @@ fn in_process(shape: Shape) {
         store
     });
     assert_eq!(store.queries.len() as f64, queries);
+    let (cpu, wall) = rates(queries, t);
     report(
         &format!("ingest.parse_apply.{name}"),
-        queries / t.as_secs_f64(),
+        cpu,
+        Some(wall),
         "queries/s",
         "parse_line + Store::apply, one thread",
     );
@@ -102,17 +106,26 @@ fn in_process(shape: Shape) {
         screen.frame(&mut app);
         frames + 1
     });
+    let (cpu, wall) = rates(queries, t);
     report(
         &format!("ingest.parse_apply_frames.{name}"),
-        queries / t.as_secs_f64(),
+        cpu,
+        Some(wall),
         "queries/s",
         &format!("+ a request-list frame every 33 ms ({frames} frames), one thread"),
     );
 }
 
 /// `clients` connections, each its own process's lines, into one Collector + consumer on a
-/// current-thread runtime. Returns query events per second and frames drawn.
-fn end_to_end(clients: u32, requests: usize, n: usize, keep_raw: bool, frames: bool) -> (f64, u32) {
+/// current-thread runtime (this thread). Returns the timing of the collector's thread and the
+/// number of query events.
+fn end_to_end(
+    clients: u32,
+    requests: usize,
+    n: usize,
+    keep_raw: bool,
+    frames: bool,
+) -> (common::Sample, u64) {
     let feeds: Vec<(Vec<u8>, u64)> = (0..clients)
         .map(|c| {
             let (bytes, gen) = recording(c + 1, requests, n, Shape::LazyFk);
@@ -137,7 +150,7 @@ fn end_to_end(clients: u32, requests: usize, n: usize, keep_raw: bool, frames: b
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let server = tokio::spawn(collector.serve(tx, keep_raw));
-        let t0 = Instant::now();
+        let timer = Timer::start();
         let writers: Vec<_> = feeds
             .into_iter()
             .map(|(bytes, _)| {
@@ -152,7 +165,6 @@ fn end_to_end(clients: u32, requests: usize, n: usize, keep_raw: bool, frames: b
         let mut screen = Screen::new();
         let mut sink = std::io::BufWriter::with_capacity(256 * 1024, std::io::sink());
         let mut last = Instant::now();
-        let mut drawn = 0u32;
         let mut disconnected = 0;
         while disconnected < clients {
             let Some(msg) = rx.recv().await else { break };
@@ -173,11 +185,10 @@ fn end_to_end(clients: u32, requests: usize, n: usize, keep_raw: bool, frames: b
             }
             if frames && last.elapsed() >= FRAME {
                 screen.frame(&mut app);
-                drawn += 1;
                 last = Instant::now();
             }
         }
-        let elapsed = t0.elapsed();
+        let sample = timer.stop();
         for w in writers {
             w.join().unwrap();
         }
@@ -189,7 +200,7 @@ fn end_to_end(clients: u32, requests: usize, n: usize, keep_raw: bool, frames: b
                 "every query applied"
             );
         }
-        (expected as f64 / elapsed.as_secs_f64(), drawn)
+        (sample, expected)
     })
 }
 
@@ -219,15 +230,16 @@ fn main() {
             "Collector keeping raw lines, written to a sink (djtop record's path)",
         ),
     ] {
-        let runs: Vec<(f64, u32)> = (0..5)
+        let runs: Vec<(common::Sample, u64)> = (0..5)
             .map(|_| end_to_end(clients, requests, 250, keep_raw, frames))
             .collect();
-        let mut rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
-        rates.sort_by(f64::total_cmp);
-        let queries = clients as usize * requests * 251;
+        let queries = runs[0].1;
+        let samples: Vec<common::Sample> = runs.iter().map(|r| r.0).collect();
+        let (cpu, wall) = rates(queries as f64, medians(&samples));
         report(
             id,
-            rates[rates.len() / 2],
+            cpu,
+            Some(wall),
             "queries/s",
             &format!(
                 "{what}; {clients} TCP connections, {queries} queries, current-thread runtime (one core), median of 5"

@@ -102,6 +102,7 @@ fn measure(shape: Shape, requests: usize, n: usize) {
     report(
         &format!("memory.per_query.{name}"),
         per_query,
+        None,
         "bytes",
         &format!(
             "{queries} queries in {} requests; heap held {:.1} MB, RSS +{:.1} MB; Query row {} B \

@@ -8,9 +8,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{lines, median, recording, report, scaled, Gen, Shape};
+use common::{
+    lines, median_of, medians, millis, recording, report, scaled, Gen, Sample, Shape, Timer,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use djtop::analysis::Config;
 use djtop::protocol::parse_line;
@@ -30,18 +30,19 @@ fn store_of(bytes: &[u8]) -> Store {
     store
 }
 
-fn frame(terminal: &mut Terminal<TestBackend>, app: &mut App) -> Duration {
-    let t0 = Instant::now();
+fn frame(terminal: &mut Terminal<TestBackend>, app: &mut App) -> Sample {
+    let t = Timer::start();
     terminal.draw(|f| draw(f, app)).unwrap();
-    t0.elapsed()
+    t.stop()
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+fn show(id: &str, s: Sample, note: &str) {
+    let (cpu, wall) = millis(s);
+    report(id, cpu, Some(wall), "ms", note);
 }
 
 /// Median first frame of a fresh App (empty caches) showing `view`, over `runs` runs.
-fn cold(store: &mut Store, view: Option<View>, runs: usize) -> Duration {
+fn cold(store: &mut Store, view: Option<View>, runs: usize) -> Sample {
     let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
     let mut times = Vec::new();
     for _ in 0..runs {
@@ -60,14 +61,37 @@ fn cold(store: &mut Store, view: Option<View>, runs: usize) -> Duration {
         times.push(frame(&mut terminal, &mut app));
         *store = app.store;
     }
-    median(times)
+    medians(&times)
 }
 
 /// Median redraw with warm caches.
-fn warm(app: &mut App, runs: usize) -> Duration {
+fn warm(app: &mut App, runs: usize) -> Sample {
     let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
     frame(&mut terminal, app);
-    median((0..runs).map(|_| frame(&mut terminal, app)).collect())
+    let samples: Vec<Sample> = (0..runs).map(|_| frame(&mut terminal, app)).collect();
+    medians(&samples)
+}
+
+/// Filter keystrokes: `/`, then each character of `text` (each one timed: handle_key + the
+/// frame it causes), then Esc; `rounds` times.
+fn filter_keys(app: &mut App, text: &str, rounds: usize) -> Sample {
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    frame(&mut terminal, app);
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut samples = Vec::new();
+    for _ in 0..rounds {
+        app.handle_key(key(KeyCode::Char('/')), 40);
+        frame(&mut terminal, app);
+        for c in text.chars() {
+            let t = Timer::start();
+            app.handle_key(key(KeyCode::Char(c)), 40);
+            terminal.draw(|f| draw(f, app)).unwrap();
+            samples.push(t.stop());
+        }
+        app.handle_key(key(KeyCode::Esc), 40);
+        frame(&mut terminal, app);
+    }
+    medians(&samples)
 }
 
 fn app_at(store: Store, view: Option<View>) -> App {
@@ -91,27 +115,26 @@ fn main() {
     let label = format!("{total} queries in {} requests", store.requests.len());
 
     let t = cold(&mut store, None, 10);
-    report(
+    show(
         "tui.frame.requests.1m.cold",
-        ms(t),
-        "ms",
+        t,
         &format!("request list, first frame (summaries+findings of the visible rows), {label}"),
     );
     let mut app = app_at(store, None);
     let t = warm(&mut app, 30);
-    report(
-        "tui.frame.requests.1m.warm",
-        ms(t),
-        "ms",
-        "request list, redraw",
+    show("tui.frame.requests.1m.warm", t, "request list, redraw");
+    let t = filter_keys(&mut app, "books", 3);
+    show(
+        "tui.key.filter.1m",
+        t,
+        "`/` filter on the request list, a keystroke + its frame (typing \"books\")",
     );
     let store_back = std::mem::take(&mut app.store);
     let mut store = store_back;
     let t = cold(&mut store, Some(View::Queries(newest)), 10);
-    report(
+    show(
         "tui.frame.queries.1m.cold",
-        ms(t),
-        "ms",
+        t,
         "query list of a 250-query request, first frame",
     );
     drop(store);
@@ -125,35 +148,57 @@ fn main() {
     let label = format!("one request of {n} queries");
 
     let t = cold(&mut store, None, 10);
-    report(
+    show(
         "tui.frame.requests.100k.cold",
-        ms(t),
-        "ms",
+        t,
         &format!("request list, first frame, {label}"),
     );
     let t = cold(&mut store, Some(View::Queries(big)), 10);
-    report(
+    show(
         "tui.frame.queries.100k.cold",
-        ms(t),
-        "ms",
+        t,
         &format!("query list, first frame (summary+findings computed), {label}"),
     );
     let t = cold(&mut store, Some(View::Findings(big)), 10);
-    report(
+    show(
         "tui.frame.findings.100k.cold",
-        ms(t),
-        "ms",
+        t,
         &format!("findings panel, first frame, {label}"),
+    );
+
+    // What a first frame spends its time on: the analysis of the request.
+    let (t, findings) = median_of(5, false, || {
+        djtop::analysis::findings(&store, big, Config::default())
+    });
+    show(
+        "tui.analysis.findings.100k",
+        t,
+        &format!(
+            "analysis::findings of the 100k request ({} findings)",
+            findings.len()
+        ),
+    );
+    let (t, _) = median_of(5, false, || djtop::analysis::summarize(&store, big));
+    show(
+        "tui.analysis.summary.100k",
+        t,
+        "analysis::summarize of the 100k request (duplicate + similar groups)",
     );
 
     let mut app = app_at(store, Some(View::Queries(big)));
     app.selected_request = Some(big);
     let t = warm(&mut app, 30);
-    report(
+    show(
         "tui.frame.queries.100k.warm",
-        ms(t),
-        "ms",
+        t,
         "query list, redraw (caches warm)",
+    );
+
+    let t = filter_keys(&mut app, "author", 3);
+    show(
+        "tui.key.filter.100k",
+        t,
+        "`/` filter on the 100k query list (SQL text), a keystroke + its frame (typing \"author\")",
     );
 
     // A key press in the 100k list: handle_key + the frame it causes.
@@ -166,15 +211,14 @@ fn main() {
         } else {
             KeyCode::Char('k')
         };
-        let t0 = Instant::now();
+        let t = Timer::start();
         app.handle_key(KeyEvent::new(code, KeyModifiers::NONE), 40);
         terminal.draw(|f| draw(f, &mut app)).unwrap();
-        keys.push(t0.elapsed());
+        keys.push(t.stop());
     }
-    report(
+    show(
         "tui.key.move.100k",
-        ms(median(keys)),
-        "ms",
+        medians(&keys),
         "j/k in the 100k query list: handle_key + frame",
     );
 
@@ -189,10 +233,9 @@ fn main() {
         app.store.apply(parse_line(line.as_bytes()).unwrap());
         live.push(frame(&mut terminal, &mut app));
     }
-    report(
+    show(
         "tui.frame.queries.100k.live",
-        ms(median(live)),
-        "ms",
+        medians(&live),
         "query list while the request grows (caches invalid every frame)",
     );
     app.views.truncate(1);
@@ -205,10 +248,9 @@ fn main() {
         app.store.apply(parse_line(line.as_bytes()).unwrap());
         live.push(frame(&mut terminal, &mut app));
     }
-    report(
+    show(
         "tui.frame.requests.100k.live",
-        ms(median(live)),
-        "ms",
+        medians(&live),
         "request list while the 100k request grows",
     );
     drop(app);
@@ -220,17 +262,16 @@ fn main() {
     std::fs::write(&path, &bytes).unwrap();
     let mut times = Vec::new();
     for _ in 0..10 {
-        let t0 = Instant::now();
+        let t = Timer::start();
         let store = djtop::record::load(&path).unwrap();
         let mut app = App::new(store, "replay small.ndjson".into(), true, Config::default());
         let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
         terminal.draw(|f| draw(f, &mut app)).unwrap();
-        times.push(t0.elapsed());
+        times.push(t.stop());
     }
-    report(
+    show(
         "tui.startup.library",
-        ms(median(times)),
-        "ms",
+        medians(&times),
         "record::load(1,000 queries) + App::new + first frame (in-process; no terminal setup)",
     );
 }

@@ -8,15 +8,17 @@
 #           SQLite and PostgreSQL at 127.0.0.1:5432, sync and async)
 #
 # Heavy steps run one at a time (the figures are medians; nothing asserts a time). Knobs:
-# BENCH_ROUNDS (15), BENCH_DBS (sqlite,postgres), DJTOP_BENCH_SCALE (1.0: sizes of the Rust
-# benches), BENCH_ONLY (space-separated subset of: rust startup shim), BENCH_NO_DOC=1 (print only).
+# BENCH_ROUNDS (15), BENCH_QUERIES (2000), BENCH_DBS (sqlite,postgres), DJTOP_BENCH_SCALE (1.0:
+# sizes of the Rust benches), BENCH_ONLY (space-separated subset of: rust startup shim ablation
+# instructions), BENCH_NO_DOC=1 (print only). On the 2-core reference machine: rust ~12 min, shim ~10 min,
+# ablation ~2 min, instructions (valgrind) ~13 min.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 VENV=.bench-venv
-ONLY="${BENCH_ONLY:-rust startup shim}"
+ONLY="${BENCH_ONLY:-rust startup shim ablation instructions}"
 mkdir -p target/bench
 results="target/bench/results-$(date +%Y%m%d-%H%M%S).jsonl"
 : > "$results"
@@ -37,7 +39,8 @@ echo "== building target/release/djtop"
 cargo build --release --locked -q
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== shim under test: $(git log -1 --format='%h %s' -- python/djtop) $(git status --short python/djtop | tr '\n' ' ')"
+echo "== code under test: $(git log -1 --format='%h %s' 2>/dev/null || echo 'not a git checkout')"
+echo "== uncommitted in src/ python/djtop/: $(git status --short src python/djtop 2>/dev/null | wc -l) files"
 
 if want rust; then
   for bench in ingest memory tui load; do
@@ -54,7 +57,27 @@ fi
 if want shim; then
   echo "== scripts/bench_shim.py (rounds ${BENCH_ROUNDS:-15}, ${BENCH_DBS:-sqlite,postgres})"
   PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
-    --rounds "${BENCH_ROUNDS:-15}" --dbs "${BENCH_DBS:-sqlite,postgres}" --json "$DJTOP_BENCH_JSON"
+    --rounds "${BENCH_ROUNDS:-15}" --queries "${BENCH_QUERIES:-2000}" \
+    --dbs "${BENCH_DBS:-sqlite,postgres}" --json "$DJTOP_BENCH_JSON"
+fi
+
+if want ablation; then
+  echo "== scripts/bench_shim.py ablations (what stacks and relation hooks cost)"
+  PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
+    --rounds "${BENCH_ROUNDS:-15}" --queries "${BENCH_QUERIES:-2000}" --dbs sqlite \
+    --scenarios pk,fk --profile "" --tag ablation \
+    --variants bare,djtop,djtop_norel,djtop_nostacks,djtop_min --json "$DJTOP_BENCH_JSON"
+fi
+
+if want instructions; then
+  if command -v valgrind >/dev/null; then
+    echo "== scripts/bench_shim.py --instructions (valgrind callgrind)"
+    PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
+      --instructions --queries 500 --scenarios pk,fk --variants bare,djtop,djtop_down,toolbar \
+      --json "$DJTOP_BENCH_JSON" 2>&1 | grep -v '^=='
+  else
+    echo "SKIPPED instructions: valgrind is not installed"
+  fi
 fi
 
 echo "== summary (all figures in $results)"

@@ -45,6 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "benches" / "django"
 VARIANTS = ("bare", "djtop", "djtop_down", "toolbar")
+# Ablations of the connected shim, to say where its time goes (--variants ...).
+ABLATIONS = {
+    "djtop_nostacks": {"stacks": False},
+    "djtop_norel": {"relations": False},
+    "djtop_min": {"stacks": False, "relations": False},
+}
 SCENARIOS = {
     # name: (path, async?, extra queries beyond N)
     "pk": ("/pk/", False, 0),
@@ -237,7 +243,9 @@ def profile(scenario, wsgi, asgi, loop):
             }
         )
     rows.sort(key=lambda r: -r["tottime_ms"])
-    return rows[:25]
+    # the heaviest functions overall, then every shim function (python/djtop/)
+    shim = [r for r in rows[25:] if "python/djtop/" in r["function"]]
+    return rows[:25] + shim
 
 
 def _short(file):
@@ -329,10 +337,10 @@ def micro():
 
 
 class Worker:
-    def __init__(self, python, variant, env):
+    def __init__(self, python, variant, env, prefix=()):
         self.variant = variant
         self.proc = subprocess.Popen(
-            [python, str(Path(__file__).resolve()), "--worker", variant],
+            [*prefix, python, str(Path(__file__).resolve()), "--worker", variant],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -439,7 +447,11 @@ def run_database(db, args, emit):
         wait_listening(live_port)
         for variant in args.variants:
             port = dead_port if variant == "djtop_down" else live_port
-            wenv = dict(env, BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}")
+            wenv = dict(
+                env,
+                BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+                BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
+            )
             workers.append(Worker(python, variant, wenv))
 
         samples = {(s, w.variant): [] for s in args.scenarios for w in workers}
@@ -494,6 +506,7 @@ def count_queries(path):
 
 
 def summarize(db, args, samples, recorded, extra, emit):
+    prefix = f"shim.{args.tag}" if args.tag else "shim"
     rows = []
     for scenario in args.scenarios:
         path, is_async, plus = SCENARIOS[scenario]
@@ -507,6 +520,8 @@ def summarize(db, args, samples, recorded, extra, emit):
             "async": is_async,
             "queries": n,
             "bare_wall_ms": statistics.median(s["wall"] for s in bare) * 1000,
+            "bare_cpu_ms": statistics.median(s["cpu"] for s in bare) * 1000,
+            "bare_raw": [[round(s["wall"], 5), round(s["cpu"], 5)] for s in bare],
         }
         for variant in args.variants:
             if variant == "bare":
@@ -519,6 +534,8 @@ def summarize(db, args, samples, recorded, extra, emit):
                 diffs = [(v[key] - b[key]) / n * 1e6 for v, b in zip(runs, bare)]
                 row[f"{variant}_{key}_us"] = statistics.median(diffs)
             row[f"{variant}_wall_ms"] = statistics.median(s["wall"] for s in runs) * 1000
+            row[f"{variant}_cpu_ms"] = statistics.median(s["cpu"] for s in runs) * 1000
+            row[f"{variant}_raw"] = [[round(s["wall"], 5), round(s["cpu"], 5)] for s in runs]
             if variant == "toolbar":
                 counts = {s.get("toolbar_queries") for s in runs}
                 row["toolbar_recorded"] = sorted(c for c in counts if c is not None)
@@ -531,40 +548,112 @@ def summarize(db, args, samples, recorded, extra, emit):
                 d = row[f"djtop_{key}_us"]
                 row[f"toolbar_over_djtop_{key}"] = row[f"toolbar_{key}_us"] / d if d > 0 else None
         rows.append(row)
-        emit({"id": f"shim.{db}.{scenario}", **row})
+        emit({"id": f"{prefix}.{db}.{scenario}", **row})
     if recorded is not None:
         expected = sum(
             (args.queries + SCENARIOS[s][2]) * (args.rounds + args.warmup) for s in args.scenarios
         )
         if args.profile:
             expected += args.queries + SCENARIOS[args.profile][2]
-        emit({"id": f"shim.{db}.recorded", "recorded": recorded, "sent": expected})
+        emit({"id": f"{prefix}.{db}.recorded", "recorded": recorded, "sent": expected})
     for key, value in extra.items():
-        emit({"id": f"shim.{db}.{key}", "value": value})
+        emit({"id": f"{prefix}.{db}.{key}", "value": value})
     return rows
 
 
-def print_table(rows):
-    head = (
-        f"{'db':8} {'view':5} {'N':>5} {'bare ms':>8} | "
-        f"{'djtop µs/q':>10} {'(cpu)':>6} | {'down µs/q':>9} {'(cpu)':>6} | "
-        f"{'toolbar µs/q':>12} {'(cpu)':>6} | {'tb/djtop':>8}"
-    )
+def print_table(rows, variants):
+    others = [v for v in variants if v != "bare"]
+    head = f"{'db':8} {'view':5} {'N':>5} {'bare ms':>8} {'(cpu)':>7}"
+    for v in others:
+        head += f" | {v + ' µs/q':>18} {'(cpu)':>6}"
     print(head)
     print("-" * len(head))
     for r in rows:
-
-        def f(key, width, r=r):
-            v = r.get(key)
-            return f"{v:{width}.2f}" if isinstance(v, float) else " " * (width - 1) + "-"
-
-        print(
-            f"{r['db']:8} {r['scenario']:5} {r['queries']:5d} {r['bare_wall_ms']:8.1f} | "
-            f"{f('djtop_wall_us', 10)} {f('djtop_cpu_us', 6)} | "
-            f"{f('djtop_down_wall_us', 9)} {f('djtop_down_cpu_us', 6)} | "
-            f"{f('toolbar_wall_us', 12)} {f('toolbar_cpu_us', 6)} | "
-            f"{f('toolbar_over_djtop_wall', 8)}"
+        line = (
+            f"{r['db']:8} {r['scenario']:5} {r['queries']:5d} {r['bare_wall_ms']:8.1f} "
+            f"{r['bare_cpu_ms']:7.1f}"
         )
+        for v in others:
+            line += f" | {r[v + '_wall_us']:18.2f} {r[v + '_cpu_us']:6.2f}"
+        print(line)
+        if "toolbar" in others and "djtop" in others:
+            print(
+                f"{'':20} toolbar ÷ djtop: wall {r.get('toolbar_over_djtop_wall') or 0:.1f}, "
+                f"CPU {r.get('toolbar_over_djtop_cpu') or 0:.1f}"
+            )
+
+
+def instructions(args, emit):
+    """Instructions per query (valgrind callgrind, all threads): insensitive to the machine's
+    load. Each variant's worker runs under callgrind twice, with 1 and with 3 measured
+    requests (after one warm-up); the difference is two requests' worth."""
+    python = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="djtop-bench-cg-"))
+    env = dict(os.environ)
+    env.update(
+        BENCH_DB="sqlite",
+        BENCH_QUERIES=str(args.queries),
+        BENCH_SQLITE_PATH=str(tmp / "bench.sqlite3"),
+        DJANGO_SETTINGS_MODULE="benchproj.settings",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    for key in ("DJTOP_RECORD", "DJTOP_ADDRESS", "DJTOP_ENABLED"):
+        env.pop(key, None)
+    recorder = None
+    out = {}
+    try:
+        setup_database(python, dict(env, BENCH_VARIANT="bare"), args.queries)
+        live_port, dead_port = free_port(), free_port()
+        recorder = subprocess.Popen(
+            [args.djtop_bin, "record", "--listen", f"127.0.0.1:{live_port}", "--out", os.devnull],
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(live_port)
+        for scenario in args.scenarios:
+            n = args.queries + SCENARIOS[scenario][2]
+            for variant in args.variants:
+                port = dead_port if variant == "djtop_down" else live_port
+                wenv = dict(
+                    env,
+                    BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+                    BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
+                )
+                totals = []
+                for k in (1, 3):
+                    cg = tmp / f"cg.{variant}.{scenario}.{k}"
+                    prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}"]
+                    w = Worker(python, variant, wenv, prefix)
+                    try:
+                        for _ in range(1 + k):
+                            result = w.ask(f"run {scenario}")
+                            assert result["status"] == 200, result
+                    finally:
+                        w.close()
+                    w.proc.wait()
+                    totals.append(callgrind_total(cg))
+                per_query = (totals[1] - totals[0]) / (2 * n)
+                out[(scenario, variant)] = per_query
+                print(f"  {scenario} {variant}: {per_query:,.0f} instructions/query", flush=True)
+            bare = out[(scenario, "bare")]
+            record = {"id": f"shim.instructions.sqlite.{scenario}", "queries": n}
+            for variant in args.variants:
+                record[f"{variant}_ir"] = out[(scenario, variant)] - bare
+            record["bare_ir_total"] = bare
+            if "djtop" in args.variants and "toolbar" in args.variants:
+                record["toolbar_over_djtop"] = record["toolbar_ir"] / record["djtop_ir"]
+            emit(record)
+    finally:
+        if recorder is not None:
+            recorder.send_signal(signal.SIGTERM)
+            recorder.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def callgrind_total(path):
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
 
 
 def main():
@@ -580,6 +669,12 @@ def main():
     parser.add_argument("--pg-name", default="djtop_bench")
     parser.add_argument("--profile", default="pk", help="scenario to cProfile once ('' for none)")
     parser.add_argument("--json", help="append results as JSON lines to this file")
+    parser.add_argument("--tag", default="", help="ids become shim.TAG.db.view")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per query under valgrind (SQLite) instead of timing",
+    )
     args = parser.parse_args()
     if args.worker:
         worker_main(args.worker)
@@ -596,6 +691,11 @@ def main():
             out.write(json.dumps(record) + "\n")
             out.flush()
 
+    if args.instructions:
+        instructions(args, emit)
+        if out is not None:
+            out.close()
+        return
     rows = []
     for db in [d for d in args.dbs.split(",") if d]:
         if db == "postgres":
@@ -605,7 +705,7 @@ def main():
                 print(f"SKIPPED postgres: cannot reach 127.0.0.1:5432 ({exc})", file=sys.stderr)
                 continue
         rows += run_database(db, args, emit)
-    print_table(rows)
+    print_table(rows, args.variants)
     if out is not None:
         out.close()
 

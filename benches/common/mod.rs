@@ -13,7 +13,7 @@ pub enum Shape {
     /// param.
     LazyFk,
     /// `Author.objects.filter(pk=i).first()` per id: each query carries an `orm` with its own
-    /// lookups (`{"pk": i}`).
+    /// lookups (`{"pk": i}`). Both shapes carry the library frames (`lib`) the shim sends.
     GetPerRow,
 }
 
@@ -29,6 +29,10 @@ impl Shape {
 const LIST_SQL: &str = r#"SELECT \"blog_book\".\"id\", \"blog_book\".\"title\", \"blog_book\".\"author_id\", \"blog_book\".\"published\" FROM \"blog_book\" ORDER BY \"blog_book\".\"published\" DESC"#;
 const LOAD_SQL: &str = r#"SELECT \"blog_author\".\"id\", \"blog_author\".\"name\", \"blog_author\".\"email\" FROM \"blog_author\" WHERE \"blog_author\".\"id\" = %s LIMIT 21"#;
 const FIRST_SQL: &str = r#"SELECT \"blog_author\".\"id\", \"blog_author\".\"name\", \"blog_author\".\"email\" FROM \"blog_author\" WHERE \"blog_author\".\"id\" = %s ORDER BY \"blog_author\".\"id\" ASC LIMIT 1"#;
+
+// Library frames between the app's line and the SQL, as the shim sends them (`lib`).
+const LIB_FK: &str = r#"[["django/db/models/sql/compiler.py",1623,"execute_sql"],["django/db/models/query.py",93,"__iter__"],["django/db/models/query.py",1954,"_fetch_all"],["django/db/models/query.py",368,"__len__"],["django/db/models/query.py",631,"get"],["django/db/models/fields/related_descriptors.py",224,"get_object"],["django/db/models/fields/related_descriptors.py",261,"__get__"]]"#;
+const LIB_FIRST: &str = r#"[["django/db/models/sql/compiler.py",1623,"execute_sql"],["django/db/models/query.py",93,"__iter__"],["django/db/models/query.py",1954,"_fetch_all"],["django/db/models/query.py",386,"__iter__"],["django/db/models/query.py",1106,"first"]]"#;
 
 /// Writes the NDJSON of one process: `hello`, then whole requests.
 pub struct Gen {
@@ -90,15 +94,16 @@ impl Gen {
             let qid = self.qid;
             let ts = self.ts + 0.0002 + i as f64 * 0.00012;
             let ms = 0.05 + (i % 17) as f64 * 0.0031;
-            let pk = 1 + (i * 7919) % 100_000;
+            // Distinct across the whole recording (the worst case for interning `orm`).
+            let pk = qid;
             match shape {
                 Shape::LazyFk => writeln!(
                     out,
-                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{LOAD_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/templatetags/blog_tags.py",12,"author_name"],["blog/views.py",27,"book_list"]],"error":null,"rel":{{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author","op":"load","origin":{{"how":"queryset","model":"blog.Book","site":["blog/views.py",25,"book_list"],"rows":{n},"qid":{list_qid}}}}}}}"#
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{LOAD_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/templatetags/blog_tags.py",12,"author_name"],["blog/views.py",27,"book_list"]],"lib":{LIB_FK},"error":null,"rel":{{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author","op":"load","origin":{{"how":"queryset","model":"blog.Book","site":["blog/views.py",25,"book_list"],"rows":{n},"qid":{list_qid}}}}}}}"#
                 ),
                 Shape::GetPerRow => writeln!(
                     out,
-                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{FIRST_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/views.py",31,"load_author"],["blog/views.py",38,"author_list"]],"error":null,"orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{FIRST_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/views.py",31,"load_author"],["blog/views.py",38,"author_list"]],"lib":{LIB_FIRST},"error":null,"orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
                 ),
             }
             .unwrap();
@@ -130,36 +135,107 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty())
 }
 
-/// Median of `runs` timings of `f` (after one warm-up run when `warm`).
-pub fn median_of<T>(runs: usize, warm: bool, mut f: impl FnMut() -> T) -> (Duration, T) {
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+
+const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+fn cpu_clock(clock: i32) -> Duration {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec; libc is linked by std on Linux.
+    let rc = unsafe { clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time of the calling thread: what "on one core" means on a shared, loaded machine
+/// (time the scheduler gave to other processes is not in it).
+pub fn thread_cpu() -> Duration {
+    cpu_clock(CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time of every thread of this process.
+pub fn process_cpu() -> Duration {
+    cpu_clock(CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// One timing: wall clock and this thread's CPU time.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+pub struct Timer {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Timer {
+    pub fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+    pub fn stop(&self) -> Sample {
+        Sample {
+            wall: self.wall.elapsed(),
+            cpu: thread_cpu() - self.cpu,
+        }
+    }
+}
+
+/// Medians of the wall and CPU times of `samples` (each median taken on its own).
+pub fn medians(samples: &[Sample]) -> Sample {
+    let mut wall: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+    let mut cpu: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
+    wall.sort();
+    cpu.sort();
+    Sample {
+        wall: wall[wall.len() / 2],
+        cpu: cpu[cpu.len() / 2],
+    }
+}
+
+/// Medians of `runs` timings of `f` (after one warm-up run when `warm`), and the last output.
+pub fn median_of<T>(runs: usize, warm: bool, mut f: impl FnMut() -> T) -> (Sample, T) {
     if warm {
         std::hint::black_box(f());
     }
-    let mut times = Vec::with_capacity(runs);
+    let mut samples = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs {
-        let t0 = Instant::now();
+        let t = Timer::start();
         let out = f();
-        times.push(t0.elapsed());
+        samples.push(t.stop());
         last = Some(out);
     }
-    times.sort();
-    (times[times.len() / 2], last.expect("runs > 0"))
-}
-
-pub fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort();
-    xs[xs.len() / 2]
+    (medians(&samples), last.expect("runs > 0"))
 }
 
 /// Print a figure and append it as a JSON line to `$DJTOP_BENCH_JSON` (benches/render.py
-/// turns those into docs/performance.md's tables).
-pub fn report(id: &str, value: f64, unit: &str, note: &str) {
-    println!("{id:<44} {value:>14.3} {unit:<10} {note}");
+/// turns those into docs/performance.md's tables). `value` is the CPU-time figure, `wall` the
+/// same from the wall clock (higher on a loaded machine).
+pub fn report(id: &str, value: f64, wall: Option<f64>, unit: &str, note: &str) {
+    let wall_text = wall.map_or(String::new(), |w| format!(" (wall {w:.3})"));
+    println!("{id:<40} {value:>14.3} {unit:<10}{wall_text} {note}");
     if let Some(path) = std::env::var_os("DJTOP_BENCH_JSON") {
         let line = serde_json::json!({
             "id": id,
             "value": value,
+            "wall": wall,
             "unit": unit,
             "note": note,
             "date": today(),
@@ -171,6 +247,16 @@ pub fn report(id: &str, value: f64, unit: &str, note: &str) {
             .expect("DJTOP_BENCH_JSON is writable");
         writeln!(f, "{line}").unwrap();
     }
+}
+
+/// A rate from a count and a sample: (per CPU-second, per wall-second).
+pub fn rates(count: f64, s: Sample) -> (f64, f64) {
+    (count / s.cpu.as_secs_f64(), count / s.wall.as_secs_f64())
+}
+
+/// Milliseconds of a sample: (CPU, wall).
+pub fn millis(s: Sample) -> (f64, f64) {
+    (s.cpu.as_secs_f64() * 1e3, s.wall.as_secs_f64() * 1e3)
 }
 
 /// `YYYY-MM-DD` (UTC), without a date crate.

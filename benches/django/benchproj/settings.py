@@ -1,12 +1,14 @@
 """Settings of the shim benchmark (scripts/bench_shim.py): one app, one database, DEBUG on.
 
 BENCH_VARIANT picks what instruments the requests: ``bare`` (nothing), ``djtop`` and
-``djtop_down`` (the shim, sending to BENCH_DJTOP_ADDRESS: a live or a dead collector),
+``djtop_down`` (the shim, sending to BENCH_DJTOP_ADDRESS: a live or a dead collector; other
+``djtop_*`` names are ablations whose DJTOP overrides come in BENCH_DJTOP_EXTRA),
 ``toolbar`` (django-debug-toolbar with only its SQL panel).
 BENCH_DB is ``sqlite`` (file BENCH_SQLITE_PATH) or ``postgres`` (database BENCH_PG_NAME on
 127.0.0.1:5432, user postgres, trust auth).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -31,7 +33,7 @@ TEMPLATES = [
 ]
 STATIC_URL = "/static/"
 
-if VARIANT in ("djtop", "djtop_down"):
+if VARIANT.startswith("djtop"):
     INSTALLED_APPS.insert(0, "djtop")
     MIDDLEWARE.insert(0, "djtop.middleware.DjtopMiddleware")
     DJTOP = {
@@ -40,6 +42,8 @@ if VARIANT in ("djtop", "djtop_down"):
         # The harness (scripts/bench_shim.py runs as __main__) stands where a server's own,
         # hidden, frames would be: leave it out of the stacks as runserver's would be.
         "hide_modules": ["__main__"],
+        # Ablations (scripts/bench_shim.py --variants djtop_nostacks,djtop_norel,...).
+        **json.loads(os.environ.get("BENCH_DJTOP_EXTRA") or "{}"),
     }
 elif VARIANT == "toolbar":
     INSTALLED_APPS += ["django.contrib.staticfiles", "debug_toolbar"]
