@@ -284,7 +284,7 @@ def check_shape(event, shapes):
 
 
 def asgi_get(path):
-    """One GET through Django's real ASGI handler (as test_async does); (status, body)."""
+    """One GET through Django's real ASGI handler; returns (status, body)."""
     import asyncio
 
     from asgiref.testing import ApplicationCommunicator
@@ -309,6 +309,7 @@ def asgi_get(path):
         comm = ApplicationCommunicator(get_asgi_application(), scope)
         await comm.send_input({"type": "http.request", "body": b"", "more_body": False})
         start = await comm.receive_output(10)
+        assert start["type"] == "http.response.start", start
         body = b""
         while True:
             message = await comm.receive_output(10)

@@ -4,10 +4,8 @@ the view's line (found by walking the request's asyncio task)."""
 import asyncio
 import os
 
-from asgiref.testing import ApplicationCommunicator
-from django.core.asgi import get_asgi_application
 from django.test import AsyncClient
-from djtop_testutil import HERE, bundle, marker_line, read_events
+from djtop_testutil import HERE, asgi_get, bundle, marker_line, read_events
 
 VIEWS = "shimproj/views.py"
 
@@ -15,44 +13,6 @@ VIEWS = "shimproj/views.py"
 def client_get(path):
     async def go():
         return await AsyncClient().get(path)
-
-    return asyncio.run(go())
-
-
-def asgi_get(path):
-    """One request through Django's real ASGI handler; returns (status, body)."""
-    raw_path, _, query = path.partition("?")
-
-    async def go():
-        app = get_asgi_application()
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": raw_path,
-            "raw_path": raw_path.encode(),
-            "query_string": query.encode(),
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        comm = ApplicationCommunicator(app, scope)
-        await comm.send_input({"type": "http.request", "body": b"", "more_body": False})
-        start = await comm.receive_output(10)
-        assert start["type"] == "http.response.start"
-        body = b""
-        while True:
-            message = await comm.receive_output(10)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        try:
-            await comm.wait(5)
-        except Exception:
-            pass
-        return start["status"], body
 
     return asyncio.run(go())
 
