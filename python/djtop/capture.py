@@ -14,11 +14,12 @@ import math
 import platform
 import sys
 import threading
-import time
 import uuid
-from time import perf_counter
+import weakref
+from time import perf_counter_ns, time_ns
 
 from . import conf, context, explain, stacks, transport
+from . import transport as _transport
 
 _installed = False
 _install_lock = threading.Lock()
@@ -27,16 +28,19 @@ _local = threading.local()  # .busy: we are converting params (repr() may query)
 _stacks_on = True
 _relations = None  # the relations module once its hooks are installed
 _explain = None  # the explain module when EXPLAIN requests are answered
+_current_request = context.current.get
 
 
 class DjtopWrapper:
     """The execute wrapper (see Django's "Database instrumentation")."""
 
     def __call__(self, execute, sql, params, many, ctx):
-        if getattr(_local, "busy", False):
+        sink = _transport._transport
+        # Nobody listens (or djtop's own work): only Django's call to this wrapper is left.
+        if sink is None or not sink.active or getattr(_local, "busy", False):
             return execute(sql, params, many, ctx)
-        ts = time.time()
-        t0 = perf_counter()
+        ts = time_ns()
+        t0 = perf_counter_ns()
         error = None
         try:
             return execute(sql, params, many, ctx)
@@ -44,9 +48,9 @@ class DjtopWrapper:
             error = exc
             raise  # the app's own exception, unchanged
         finally:
-            ms = (perf_counter() - t0) * 1000.0
+            dur = perf_counter_ns() - t0
             try:
-                _record(sql, params, many, ctx["connection"], ctx["cursor"], ts, ms, error)
+                _record(sink, sql, params, many, ctx["connection"], ctx["cursor"], ts, dur, error)
             except Exception:
                 pass
 
@@ -67,12 +71,13 @@ _hooked_modules = set()
 
 @contextlib.contextmanager
 def _recording_debug_transaction(connection, sql):
-    if getattr(_local, "busy", False):
+    sink = _transport._transport
+    if sink is None or not sink.active or getattr(_local, "busy", False):
         with _debug_transaction(connection, sql):
             yield
         return
-    ts = time.time()
-    t0 = perf_counter()
+    ts = time_ns()
+    t0 = perf_counter_ns()
     error = None
     try:
         with _debug_transaction(connection, sql):
@@ -81,9 +86,9 @@ def _recording_debug_transaction(connection, sql):
         error = exc
         raise
     finally:
-        ms = (perf_counter() - t0) * 1000.0
+        dur = perf_counter_ns() - t0
         try:
-            _record(sql, None, False, connection, None, ts, ms, error)
+            _record(sink, sql, None, False, connection, None, ts, dur, error)
         except Exception:
             pass
 
@@ -100,65 +105,61 @@ def _hook_transactions(connection):
             module.debug_transaction = _recording_debug_transaction
 
 
-def _record(sql, params, many, connection, cursor, ts, ms, error):
-    sink = transport.get()
-    if sink is None:
-        return
-    state = context.current.get()
+def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
+    state = _current_request()
     if state is not None:
+        if state.skip:  # it started while nobody listened
+            return
         rid = state.rid
         task = state.task
         loop_thread = state.loop_thread
     else:
-        rid = context.scope_rid(sink, ts)
+        rid = context.scope_rid(sink, ts / 1e9)
         task = loop_thread = None
     rows = None
     if error is None and cursor is not None:
         try:
             rowcount = cursor.rowcount
-            if isinstance(rowcount, int) and rowcount >= 0:
+            if type(rowcount) is int and rowcount >= 0:
                 rows = rowcount
         except Exception:
             pass
+    # executemany params may be a one-shot generator: never iterate them
+    safe_params = None if many else json_safe_params(params)
     relations = _relations
     orm = rel = None
-    _local.busy = True
-    try:
-        # executemany params may be a one-shot generator: never iterate them
-        safe_params = None if many else json_safe_params(params)
-        if relations is not None:
-            orm, rel = relations.attribution()
-    finally:
-        _local.busy = False
-    lib = []
-    stack = stacks.capture(sys._getframe(2), task, loop_thread, lib) if _stacks_on else []
+    if relations is not None:
+        orm, rel = relations.attribution()
+    if _stacks_on:
+        lib = []
+        stack = stacks.capture(sys._getframe(2), task, loop_thread, lib)
+    else:
+        lib = stack = ()
     qid = sink.next_qid()
     if _explain is not None:
         _explain.remember(sink.sid, qid, connection.alias, sql, params, many)
     _local.qid = qid
     _local.site = stack[0] if stack else None
-    event = {
-        "type": "query",
-        "sid": sink.sid,
-        "rid": rid,
-        "qid": qid,
-        "alias": connection.alias,
-        "vendor": connection.vendor,
-        "sql": sql if isinstance(sql, str) else _text(sql),
-        "params": safe_params,
-        "many": bool(many),
-        "ts": round(ts, 6),
-        "ms": round(ms, 4),
-        "rows": rows,
-        "stack": stack,
-        **({"lib": lib} if lib else {}),
-        "error": None if error is None else _describe(error),
-    }
-    if orm is not None:
-        event["orm"] = orm
-    if rel is not None:
-        event["rel"] = rel
-    sink.emit(event)
+    # A tuple, encoded on the sender thread (transport.Transport._encode_query).
+    sink.emit(
+        (
+            rid,
+            qid,
+            connection.alias,
+            connection.vendor,
+            sql,
+            safe_params,
+            bool(many),
+            ts,
+            dur,
+            rows,
+            stack,
+            lib,
+            None if error is None else _describe(error),
+            orm,
+            rel,
+        )
+    )
 
 
 # -- params ----------------------------------------------------------------------------------
@@ -166,10 +167,31 @@ def _record(sql, params, many, connection, cursor, ts, ms, error):
 _REPR_LIMIT = 1000
 
 
+_PLAIN = frozenset((int, str, type(None), bool))
+
+
 def json_safe_params(params):
     """Params as JSON-safe values (see docs/protocol.md); a mapping stays a mapping."""
     if params is None:
         return None
+    kind = type(params)
+    if kind is tuple or kind is list:
+        plain = _PLAIN
+        for value in params:
+            if type(value) not in plain:
+                break
+        else:  # the common case: nothing to convert, and a tuple cannot change under us
+            return params if kind is tuple else tuple(params)
+    # repr() of an odd value may itself query: those statements are djtop's, not the app's
+    busy = getattr(_local, "busy", False)
+    _local.busy = True
+    try:
+        return _json_safe_params(params)
+    finally:
+        _local.busy = busy
+
+
+def _json_safe_params(params):
     if isinstance(params, dict):
         return {str(k): json_safe(v) for k, v in params.items()}
     if isinstance(params, (list, tuple)):
@@ -214,22 +236,29 @@ def _describe(error):
         return type(error).__name__
 
 
-def _text(sql):
-    if isinstance(sql, bytes):
-        return sql.decode("utf-8", "replace")
-    try:
-        return str(sql)
-    except Exception:
-        return _repr(sql)
-
-
 # -- installing ------------------------------------------------------------------------------
 
 
+_connections = weakref.WeakSet()  # every connection object given the wrapper
+
+
 def add_wrapper(connection):
-    """Give one connection object our wrapper (and transaction hooks), once."""
+    """Give one connection object our wrapper (and transaction hooks), once; while nobody
+    listens it is only remembered, and gets the wrapper when a collector appears."""
     if _debug_transaction is not None:
         _hook_transactions(connection)
+    try:
+        _connections.add(connection)
+    except TypeError:  # not weak-referenceable: keep the wrapper on for good
+        pass
+    else:
+        sink = _transport._transport
+        if sink is not None and not sink.active:
+            return
+    _insert_wrapper(connection)
+
+
+def _insert_wrapper(connection):
     wrappers = connection.execute_wrappers
     for wrapper in wrappers:
         if isinstance(wrapper, DjtopWrapper):
@@ -237,6 +266,31 @@ def add_wrapper(connection):
     # First (outermost), so that `with connection.execute_wrapper(...)` blocks, which pop()
     # the last wrapper on exit, never remove ours.
     wrappers.insert(0, _WRAPPER)
+
+
+def _remove_wrapper(connection):
+    wrappers = connection.execute_wrappers
+    for index, wrapper in enumerate(wrappers):
+        if isinstance(wrapper, DjtopWrapper):
+            del wrappers[index]
+            return
+
+
+def _while_listened(active):
+    """Capture costs something on every statement and queryset call: while no collector
+    listens, the execute wrappers, the relation hooks and the sync_to_async hook come out, so
+    the app runs as bare Django (the transport calls this on its thread as that changes;
+    hooks go in before capture starts and out after it stopped)."""
+    if active and _relations is not None:
+        _relations.install()
+    stacks.hook_sync_to_async(active)
+    for connection in list(_connections):
+        try:
+            (_insert_wrapper if active else _remove_wrapper)(connection)
+        except Exception:
+            pass
+    if not active and _relations is not None:
+        _relations.uninstall()
 
 
 def _on_connection_created(sender, connection, **kwargs):
@@ -282,7 +336,9 @@ def install():
                     _relations = relations
             except Exception:
                 pass
+        sink.on_active = _while_listened
         atexit.register(transport.flush, 0.5)
+        sink.start()  # find out now whether anyone listens (transport.active)
         _installed = True
         return True
 

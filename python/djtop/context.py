@@ -16,9 +16,11 @@ from contextvars import ContextVar
 class RequestState:
     """One HTTP request in flight."""
 
-    __slots__ = ("rid", "t0", "request", "task", "loop_thread", "is_async", "raised", "ended")
+    __slots__ = (
+        "rid", "t0", "request", "task", "loop_thread", "is_async", "raised", "ended", "skip",
+    )  # fmt: skip
 
-    def __init__(self, rid, t0, request, task=None, loop_thread=None):
+    def __init__(self, rid, t0, request, task=None, loop_thread=None, skip=False):
         self.rid = rid
         self.t0 = t0
         self.request = request
@@ -27,6 +29,7 @@ class RequestState:
         self.is_async = task is not None
         self.raised = False  # the view raised (got_request_exception)
         self.ended = False  # the `end` event was sent
+        self.skip = skip  # it started while nobody listened: none of it is captured
 
 
 current = ContextVar("djtop_request", default=None)

@@ -78,6 +78,11 @@ def _begin(request, task):
         sink = transport.get()
         if sink is None:
             return None
+        if not sink.active:
+            # Nobody listens: the whole request goes uncaptured (a request half captured
+            # would be misleading), and the sender tries to reach the collector right now.
+            sink.poke()
+            return context.RequestState(None, 0.0, None, skip=True)
         loop_thread = threading.get_ident() if task is not None else None
         state = context.RequestState(sink.next_rid(), perf_counter(), request, task, loop_thread)
         sink.emit(
@@ -99,7 +104,7 @@ def _begin(request, task):
 def _end(state, response):
     """Send `end` once; ``response`` None means the view raised."""
     try:
-        if state.ended:
+        if state.ended or state.skip:
             return
         state.ended = True
         sink = transport.get()
@@ -139,6 +144,8 @@ def _end(state, response):
 def _watch(state, response):
     """Send `end` now, or when a streaming response's content has been consumed."""
     try:
+        if state.skip:
+            return response
         if not getattr(response, "streaming", False):
             _end(state, response)
             return response

@@ -138,34 +138,24 @@ _MUTE = _State(None, None, None)
 
 
 def attribution():
-    """(orm, rel) for a statement executed now: dicts for the query event, or None."""
+    """(orm, rel) for a statement executed now, or None each: ``orm`` is (model, op,
+    lookups or None), ``rel`` is (info, op, lookups or None). The lookups are made JSON-safe
+    here (a value's repr() could query); the dicts of docs/protocol.md are built on the
+    sender thread (transport.orm_json / rel_json)."""
     state = _current.get()
     if state is None or state is _MUTE:
         return None, None
     orm = None
     if state.model is not None:
-        orm = {"model": state.model, "op": state.op}
-        if state.lookups is not None:
-            lookups = _safe_lookups(state.lookups)
-            if lookups is not None:
-                orm["lookups"] = lookups
+        lookups = state.lookups
+        if lookups is not None:
+            lookups = _safe_lookups(lookups)
+        orm = (state.model, state.op, lookups)
     rel = None
     info = state.rel
     if info is not None:
-        rel = {
-            "model": info[0],
-            "field": info[1],
-            "kind": info[2],
-            "target": info[3],
-            "op": state.rel_op,
-        }
-        if state.rel_lookups:
-            lookups = _safe_lookups(state.rel_lookups)
-            if lookups:
-                rel["lookups"] = lookups
-        if info[4]:
-            rel["prefetched"] = True
-        rel["origin"] = info[5]
+        lookups = state.rel_lookups
+        rel = (info, state.rel_op, _safe_lookups(lookups) if lookups else None)
     return orm, rel
 
 
@@ -173,15 +163,29 @@ class _Complex(Exception):
     pass
 
 
+_PLAIN = frozenset((int, str, type(None), bool))
+
+
 def _safe_lookups(lookups):
     """JSON-safe filter keywords, or None when one is not a plain value (an expression,
     a queryset: not pasteable, and repr() of a queryset would query)."""
+    plain = _PLAIN
+    for value in lookups.values():
+        if type(value) not in plain:
+            break
+    else:  # the common case; lookups dicts are never changed once made (_merge copies)
+        return lookups
+    local = capture._local  # a value's pk or repr() may query: djtop's statements, not the app's
+    busy = getattr(local, "busy", False)
+    local.busy = True
     try:
         return {str(key): _safe_value(value, 0) for key, value in lookups.items()}
     except _Complex:
         return None
     except Exception:
         return None
+    finally:
+        local.busy = busy
 
 
 def _safe_value(value, depth):

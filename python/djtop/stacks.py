@@ -25,7 +25,7 @@ from time import perf_counter
 _HIDDEN_MODULES = ("django", "asgiref", "djtop")
 SETTLE_SECONDS = 0.01  # longest wait for the request's task to reach its await
 
-_cache = {}  # co_filename -> display path, or None when hidden
+_cache = {}  # co_filename -> display path, None when hidden, _ENTRY for the middleware
 # App frames of the coroutine chain that awaited the current sync_to_async call.
 _awaiting = contextvars.ContextVar("djtop_awaiting", default=None)
 _root = os.getcwd()
@@ -34,6 +34,17 @@ _library = 8  # library frames kept per query (0: none)
 _lib_cache = {}  # co_filename -> short display path, or None for plumbing every query shares
 _hidden_modules = _HIDDEN_MODULES
 _hidden_dirs = ()
+# Frames of djtop's middleware are where a request entered the app (its __call__/__acall__,
+# or a streaming body's generator): everything outside them is the server's, so walks stop
+# there instead of following f_back to the top of the thread (each f_back materialises a
+# frame object).
+_ENTRY = "<request entry>"
+_ENTRY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "middleware.py")
+
+
+def _reset_cache():
+    _cache.clear()
+    _cache[_ENTRY_FILE] = _ENTRY
 
 
 def configure(root, depth=20, hide_modules=(), library=8):
@@ -44,7 +55,7 @@ def configure(root, depth=20, hide_modules=(), library=8):
     _lib_cache.clear()
     _hidden_modules = _HIDDEN_MODULES + tuple(hide_modules)
     _hidden_dirs = _library_dirs()
-    _cache.clear()
+    _reset_cache()
     _hook_sync_to_async()
 
 
@@ -76,6 +87,19 @@ def _hook_sync_to_async():
     SyncToAsync.__call__ = __call__
 
 
+def hook_sync_to_async(on):
+    """Put the SyncToAsync hook in (``on``) or take it out (while nobody listens)."""
+    try:
+        from asgiref.sync import SyncToAsync
+    except Exception:
+        return
+    current = SyncToAsync.__call__
+    if on:
+        _hook_sync_to_async()
+    elif getattr(current, "_djtop", False):
+        SyncToAsync.__call__ = current.__wrapped__
+
+
 def _walk(frame, limit, stop=None, lib=None):
     """App frames from ``frame`` outwards; stops before a frame running ``stop`` (a code
     object) and then says so. With a ``lib`` list, the library frames met before the first
@@ -92,6 +116,8 @@ def _walk(frame, limit, stop=None, lib=None):
         except KeyError:
             shown = cache[filename] = _classify(filename, frame)
         if shown is not None:
+            if shown is _ENTRY:
+                break
             out.append((shown, frame.f_lineno or 0, code.co_name))
         elif lib is not None and not out and len(lib) < _library:
             try:
@@ -208,7 +234,7 @@ def capture(frame, task=None, loop_thread=None, lib=None):
                 shown = cache[filename]
             except KeyError:
                 shown = cache[filename] = _classify(filename, frame)
-            if shown is not None:
+            if shown is not None and shown is not _ENTRY:
                 out.append((shown, frame.f_lineno or 0, code.co_name))
                 if len(out) >= depth:
                     break
@@ -271,3 +297,6 @@ def _asend_generator(obj):
         if hasattr(ref, "ag_frame"):
             return ref
     return None
+
+
+_reset_cache()

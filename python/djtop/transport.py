@@ -1,32 +1,49 @@
-"""Getting events out of the process without ever blocking it.
+"""Getting events out of the process without ever blocking it, and not capturing at all while
+nobody listens.
 
-The app's threads only ``emit()`` a dict into a bounded queue (dropping and counting when it
-is full). A daemon sender thread, started on first use, encodes batches as NDJSON and writes
-them to the collector's socket, or appends them to a file with ``DJTOP_RECORD``. Every
-connection (and a recording) starts with ``hello``; when the collector is down or restarts the
-sender reconnects with backoff while events wait in the queue. After ``fork`` the child gets
-a new session id, queue and thread.
+The app's threads only append an event to a bounded deque (dropping and counting when it is
+full); nothing wakes up per event. A daemon sender thread, started with the transport, wakes
+every ``INTERVAL``, encodes what has gathered as NDJSON and writes it to the collector's
+socket, or appends it to a file with ``DJTOP_RECORD``. Every connection (and a recording)
+starts with ``hello``.
+
+Query events travel as tuples and are encoded here, on the sender thread, in the protocol's
+v2 form (docs/protocol.md): each distinct SQL text, stack, library-frame list and relation is
+sent once per connection as a ``def`` line and then referred to by its id, so an N+1's
+thousand queries cost a thousand short lines rather than a thousand copies of the SQL and the
+stack.
+
+``active`` says whether capturing is worth anything: true while connected (or recording, or
+before the first attempt), false once an attempt to reach the collector failed. The execute
+wrapper, the relation hooks and the middleware check it first, so a process whose collector is
+down pays next to nothing. While it is false the sender tries again every ``RETRY`` seconds and
+whenever a request starts (``poke``); the first request that starts after it reconnects is
+captured whole. After ``fork`` the child gets a new session id, queue and thread.
 
 The collector may send lines back on the same connection (EXPLAIN requests, docs/explain.md):
 a reader thread per connection hands each JSON object to ``on_request`` (set by the explain
 module), which only queues it; answers are emitted like any other event.
 """
 
+import collections
 import itertools
 import json
 import os
-import queue
 import socket
 import sys
 import threading
 import time
 
+PROTOCOL_VERSION = 2
 MAX_LINE = 4 * 1024 * 1024  # the collector skips longer lines
-BATCH = 512  # events per write
-LINGER = 0.005  # after waking, let a burst of events gather into one batch
-BACKOFF_MIN = 0.1
-BACKOFF_MAX = 2.0
+BATCH = 2048  # events per write
+INTERVAL = 0.02  # the sender's pace while events flow: one wake-up per batch, not per event
+IDLE = 0.25  # how long it sleeps when nothing came (emit() wakes it up at once)
+RETRY = 0.25  # while no collector listens: how often to try again
+RETRY_MIN = 0.05  # ... and at most this often, however many requests poke it
+MAX_DEFS = 50_000  # per connection; the table starts over beyond it (ids keep growing)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr)
+_encode_json = _ENCODER.encode
 
 
 def new_sid():
@@ -51,14 +68,19 @@ class Transport:
         self.sid = new_sid()
         self.drops = 0  # events dropped since the process started
         self.down = False  # the last connection attempt failed
+        self.active = True  # worth capturing: connected, recording, or not yet tried
         self._rids = itertools.count(1)  # next() is atomic
         self._qids = itertools.count(1)
-        self._queue = queue.SimpleQueue()
+        self._queue = collections.deque()  # append()/popleft() are atomic
+        self._wake = threading.Event()
+        self._idle = False  # the sender sleeps until woken: emit() must wake it
         self._drop_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread = None
         self._sink = None
+        self._defs = _Defs(self.sid)
         self.on_request = None  # called with each JSON object the collector sends
+        self.on_active = None  # called (on the sender thread) with True/False as it changes
 
     # -- called from the app's threads: never blocks, never raises -------------------------
 
@@ -69,18 +91,26 @@ class Transport:
         return next(self._qids)
 
     def emit(self, event):
-        """Queue one event; False when the queue is full and it was dropped."""
-        try:
-            if self._queue.qsize() >= self.queue_size:
-                with self._drop_lock:
-                    self.drops += 1
-                return False
-            self._queue.put(event)
-            if self._thread is None:
-                self._start()
-            return True
-        except Exception:
+        """Queue one event (a dict, or a query tuple from capture); False when the queue is
+        full and it was dropped."""
+        queue = self._queue
+        if len(queue) >= self.queue_size:
+            with self._drop_lock:
+                self.drops += 1
             return False
+        queue.append(event)
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+        elif self._thread is None:
+            self.start()
+        return True
+
+    def poke(self):
+        """A request starts while nobody listens: try to reach the collector now."""
+        if self._thread is None:
+            self.start()
+        self._wake.set()
 
     def flush(self, timeout=0.5):
         """Wait up to ``timeout`` seconds for the queued events to be written.
@@ -92,15 +122,18 @@ class Transport:
             if thread is None or not thread.is_alive() or self.down:
                 return thread is None
             marker = _Marker()
-            self._queue.put(marker)
+            self._queue.append(marker)
+            self._wake.set()
             return marker.done.wait(timeout)
         except Exception:
             return False
 
     def pending(self):
-        return self._queue.qsize()
+        return len(self._queue)
 
-    def _start(self):
+    def start(self):
+        """Start the sender thread (once): it connects at once, so ``active`` soon says
+        whether anyone listens."""
         with self._start_lock:
             if self._thread is None:
                 thread = threading.Thread(target=self._run, name="djtop-sender", daemon=True)
@@ -110,20 +143,12 @@ class Transport:
     # -- the sender thread ------------------------------------------------------------------
 
     def _run(self):
-        pending = []  # encoded events taken from the queue, not yet written
+        pending = []  # encoded lines taken from the queue, not yet written
+        taken = []  # the events behind them, to encode again after a reconnect
         markers = []  # flush() markers among them
         drops_sent = 0
-        delay = BACKOFF_MIN
         while True:
             try:
-                if not pending and not markers:
-                    self._take(pending, markers)
-                drops = self.drops
-                out = list(pending)
-                if drops != drops_sent:
-                    out.append(self._encode({"type": "drops", "sid": self.sid, "count": drops}))
-                if not out and not markers:
-                    continue
                 if self._sink is None:
                     try:
                         self._sink = self._connect()
@@ -132,58 +157,101 @@ class Transport:
                         if not self.down and (self.record or isinstance(exc, ValueError)):
                             _say(f"djtop: {exc}")
                         self.down = True
-                        time.sleep(delay)
-                        delay = min(delay * 2, BACKOFF_MAX)
+                        self._set_active(False)
+                        for marker in markers:
+                            marker.done.set()  # nothing to wait for
+                        del markers[:]
+                        time.sleep(RETRY_MIN)
+                        self._wake.wait(RETRY - RETRY_MIN)
+                        self._wake.clear()
                         continue
+                    self._defs = _Defs(self.sid)  # this connection's collector knows none
                     self.down = False
-                    delay = BACKOFF_MIN
-                    out.insert(0, self._encode(self._hello()))
-                try:
-                    self._sink.write(b"".join(out))
-                except OSError:
-                    self._close_sink()  # reconnect (with hello) and write them again
-                    continue
+                    self._set_active(True)
+                    pending.append(self._encode(self._hello()))
+                if not pending and not markers:
+                    if not self._queue:
+                        self._sleep()
+                    self._take(pending, taken, markers)
+                drops = self.drops
+                if drops != drops_sent:
+                    pending.append(self._encode({"type": "drops", "sid": self.sid, "count": drops}))
+                if pending:
+                    try:
+                        self._sink.write(b"".join(pending))
+                    except OSError:
+                        self._close_sink()  # reconnect (with hello) and write them again
+                        del pending[:]  # encoded against this connection's defs
+                        self._queue.extendleft(reversed(taken))
+                        del taken[:]
+                        continue
                 drops_sent = drops
                 del pending[:]
+                del taken[:]
                 for marker in markers:
                     marker.done.set()
                 del markers[:]
             except Exception:  # keep the sender alive whatever happens
                 with self._drop_lock:
-                    self.drops += len(pending)
+                    self.drops += len(taken)
                 del pending[:]
-                time.sleep(BACKOFF_MIN)
+                del taken[:]
+                time.sleep(RETRY)
 
-    def _take(self, pending, markers):
-        """Block for the next events and encode up to a batch of them into ``pending``."""
-        try:
-            item = self._queue.get(timeout=1.0)
-        except queue.Empty:
+    def _set_active(self, active):
+        """Capture on or off; hooks go in before capturing starts and out after it stops."""
+        if active == self.active:
             return
-        if not isinstance(item, _Marker):
-            time.sleep(LINGER)
-        taken = 0
-        while True:
-            if isinstance(item, _Marker):
-                markers.append(item)
-            else:
-                line = self._encode(item)
-                if line is not None:
-                    pending.append(line)
-                taken += 1
-                if taken >= BATCH:
-                    return
+        if not active:
+            self.active = False
+        callback = self.on_active
+        if callback is not None:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
+                callback(active)
+            except Exception:
+                pass
+        if active:
+            self.active = True
+
+    def _sleep(self):
+        """Wait for events: a short pause while they flow, longer (until woken) when idle."""
+        wake = self._wake
+        wake.wait(INTERVAL)
+        if not self._queue:
+            self._idle = True
+            if not self._queue:  # emit() may have missed the flag: look once more
+                if wake.wait(IDLE):
+                    wake.clear()
+                    time.sleep(INTERVAL)  # the first event of a burst: let the rest gather
+            self._idle = False
+        wake.clear()
+
+    def _take(self, pending, taken, markers):
+        """Encode up to a batch of queued events into ``pending``."""
+        queue = self._queue
+        encode_query = self._encode_query
+        encode = self._encode
+        append = pending.append
+        for _ in range(BATCH):
+            try:
+                item = queue.popleft()
+            except IndexError:
                 return
+            taken.append(item)
+            if type(item) is tuple:
+                line = encode_query(item, append)
+            elif isinstance(item, _Marker):
+                taken.pop()
+                markers.append(item)
+                continue
+            else:
+                line = encode(item)
+            if line is not None:
+                append(line)
 
     def _encode(self, event):
         try:
-            line = _ENCODER.encode(event)
-            if len(line) >= MAX_LINE and event.get("type") == "query":
-                event = dict(event, params=None, sql=event["sql"][: MAX_LINE // 4])
-                line = _ENCODER.encode(event)
+            line = _encode_json(event)
             if len(line) < MAX_LINE:
                 return line.encode("utf-8") + b"\n"
         except Exception:
@@ -192,8 +260,60 @@ class Transport:
             self.drops += 1
         return None
 
+    def _encode_query(self, q, emit_def):
+        """One query tuple (see capture._record) as a v2 line; its defs go out first."""
+        try:
+            (rid, qid, alias, vendor, sql, params, many, ts_ns, dur_ns, rows, stack, lib,
+             error, orm, rel) = q  # fmt: skip
+            defs = self._defs
+            sql_id = defs.sql.get(sql)
+            if sql_id is None:
+                sql_id = defs.define(defs.sql, sql, "sql", _sql_text(sql), emit_def)
+            stack = tuple(stack)
+            stack_id = defs.frames.get(stack)
+            if stack_id is None:
+                stack_id = defs.define(defs.frames, stack, "frames", stack, emit_def)
+            line = (
+                f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},'
+                f'"alias":{_name(alias)},"vendor":{_name(vendor)},"sql_id":{sql_id},'
+                f'"params":{"null" if params is None else _encode_json(params)},'
+                f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
+                f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}'
+            )
+            if lib:
+                lib = tuple(lib)
+                lib_id = defs.frames.get(lib)
+                if lib_id is None:
+                    lib_id = defs.define(defs.frames, lib, "frames", lib, emit_def)
+                line += f',"lib_id":{lib_id}'
+            line += ',"error":null' if error is None else f',"error":{_encode_json(error)}'
+            if orm is not None:
+                line += f',"orm":{_encode_json(orm_json(orm))}'
+            if rel is not None:
+                key = rel_key(rel)
+                entry = defs.rels.get(key)
+                if entry is None:
+                    rel_id = defs.define(defs.rels, key, "rel", rel_json(rel), emit_def, rel)
+                else:
+                    rel_id = entry[0]
+                line += f',"rel_id":{rel_id}'
+            line += "}\n"
+            data = line.encode("utf-8")
+            if len(data) < MAX_LINE:
+                return data
+            # oversized params: the query still counts, without them
+            data = line.replace(f'"params":{_encode_json(params)}', '"params":null', 1)
+            data = data.encode("utf-8")
+            if len(data) < MAX_LINE:
+                return data
+        except Exception:
+            pass
+        with self._drop_lock:
+            self.drops += 1
+        return None
+
     def _hello(self):
-        event = {"type": "hello", "v": 1, "sid": self.sid, "pid": os.getpid()}
+        event = {"type": "hello", "v": PROTOCOL_VERSION, "sid": self.sid, "pid": os.getpid()}
         event["ppid"] = os.getppid()
         for key, value in list(self.hello.items()):
             if callable(value):  # computed once, on the first hello (the app is ready then)
@@ -236,6 +356,89 @@ class Transport:
         sink, self._sink = self._sink, None
         if sink is not None:
             sink.abandon()
+
+
+class _Defs:
+    """The values already defined on the current connection: value (or key) -> id."""
+
+    __slots__ = ("sql", "frames", "rels", "count", "sid")
+
+    def __init__(self, sid):
+        self.sid = sid
+        self.sql = {}
+        self.frames = {}
+        self.rels = {}  # key -> (id, the rel tuple: keeps its origin dict alive)
+        self.count = 0
+
+    def define(self, table, key, kind, value, emit, keep=None):
+        """A new id for ``key``; its def line goes to ``emit`` before the line using it."""
+        if len(table) >= MAX_DEFS:
+            table.clear()
+        self.count += 1
+        number = self.count
+        body = _encode_json(value)
+        if len(body) >= MAX_LINE - 100:
+            if kind != "sql":
+                body = "[]" if kind == "frames" else "{}"
+            else:  # a giant statement: the start of it says what it was
+                body = _encode_json(value[: MAX_LINE // 8])
+        emit(f'{{"type":"def","sid":"{self.sid}","id":{number},"{kind}":{body}}}\n'.encode())
+        table[key] = number if keep is None else (number, keep)
+        return number
+
+
+_names = {}  # alias / vendor -> JSON text
+
+
+def _name(value):
+    try:
+        return _names[value]
+    except KeyError:
+        text = _names[value] = _encode_json(value)
+        return text
+    except TypeError:
+        return _encode_json(str(value))
+
+
+def _sql_text(sql):
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, bytes):
+        return sql.decode("utf-8", "replace")
+    try:
+        return str(sql)
+    except Exception:
+        return repr(sql)
+
+
+# The ORM and relation attribution arrive as the tuples relations.attribution() returns; they
+# become the protocol's dicts here, off the app's threads.
+
+
+def orm_json(orm):
+    model, op, lookups = orm
+    out = {"model": model, "op": op}
+    if lookups is not None:
+        out["lookups"] = lookups
+    return out
+
+
+def rel_key(rel):
+    info, op, lookups = rel
+    # the origin dict is shared by every instance of one evaluation: identity is its key
+    return (info[0], info[1], info[2], info[3], info[4], id(info[5]), op,
+            None if not lookups else _encode_json(lookups))  # fmt: skip
+
+
+def rel_json(rel):
+    info, op, lookups = rel
+    out = {"model": info[0], "field": info[1], "kind": info[2], "target": info[3], "op": op}
+    if lookups:
+        out["lookups"] = lookups
+    if info[4]:
+        out["prefetched"] = True
+    out["origin"] = info[5]
+    return out
 
 
 def _say(message):
@@ -409,6 +612,7 @@ def _after_fork_in_child():
         if old is not None:
             _transport = Transport(old.address, old.record, old.queue_size, old.hello)
             _transport.on_request = old.on_request
+            _transport.on_active = old.on_active
             old.abandon()
     except Exception:
         pass

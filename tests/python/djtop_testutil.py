@@ -9,6 +9,8 @@ import sys
 import threading
 import time
 
+from djtop import recording
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 VIEWS = os.path.join(HERE, "shimproj", "views.py")
@@ -32,8 +34,7 @@ def read_events(path=None, flush=True):
     path = path or os.environ["DJTOP_RECORD"]
     if not os.path.exists(path):
         return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return recording.events(path)  # v2 references resolved: every query self-contained
 
 
 def bundle(events, path, kind="http"):
@@ -166,15 +167,13 @@ def json_type(value):
 
 
 def example_shapes():
-    """{event type: {key: set of JSON types seen}} from tests/protocol/examples.ndjson."""
+    """{event type: {key: set of JSON types seen}} from tests/protocol/examples.ndjson, with
+    v2 references resolved as read_events() resolves them."""
     shapes = {}
-    with open(EXAMPLES, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                event = json.loads(line)
-                shape = shapes.setdefault(event["type"], {})
-                for key, value in event.items():
-                    shape.setdefault(key, set()).add(json_type(value))
+    for event in recording.inline(recording.read(EXAMPLES)):
+        shape = shapes.setdefault(event["type"], {})
+        for key, value in event.items():
+            shape.setdefault(key, set()).add(json_type(value))
     return shapes
 
 
@@ -262,7 +261,7 @@ def check_shape(event, shapes):
     if "rid" in event:
         assert re.fullmatch(re.escape(event["sid"]) + r"-\d+", event["rid"])
     if kind == "hello":
-        assert event["v"] == 1
+        assert event["v"] == 2
         assert all(isinstance(a, str) for a in event["argv"])
         for db in event["databases"]:
             assert set(db) == {"alias", "vendor"} and all(isinstance(v, str) for v in db.values())

@@ -17,6 +17,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from djtop import recording
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
 HERE = Path(__file__).resolve().parent
@@ -168,14 +170,20 @@ class Server:
 
 
 def read_events(path):
-    events = []
+    """A recording's events, v2 references resolved (djtop.recording), tolerating the half
+    line a running recorder may have written last."""
     if not path.exists():
-        return events
+        return []
+    raw = []
     with open(path) as f:
         for line in f:
             if line.strip():
-                events.append(json.loads(line))
-    return events
+                try:
+                    raw.append(json.loads(line))
+                except ValueError:
+                    if line.endswith("\n"):
+                        raise
+    return recording.inline(raw)
 
 
 def requests_by_ref(events, param="e2e"):

@@ -107,6 +107,7 @@ def test_command_name_from_argv():
 
 DOWN = r"""
 import json
+import sys
 import django
 
 django.setup()
@@ -114,11 +115,52 @@ from django.test import Client
 from djtop import transport
 from djtop_testutil import wait_until
 
-client = Client()
-statuses = [client.get("/books/").status_code for _ in range(30)]
+from django.db import connection
+from djtop import capture, recording, relations, stacks
+from djtop_testutil import LineServer
+from asgiref.sync import SyncToAsync
+from django.test.utils import CaptureQueriesContext
+
 sink = transport.get()
 wait_until(lambda: sink.down, what="a failed connection attempt")
-print(json.dumps({"statuses": statuses, "drops": sink.drops, "pending": sink.pending()}))
+waiting = sink.pending()
+client = Client()
+statuses = [client.get("/books/").status_code for _ in range(30)]
+down = {
+    "drops": sink.drops, "waiting": waiting, "pending": sink.pending(), "active": sink.active,
+    # bare Django while nobody listens: no execute wrapper, no relation or sync_to_async hook
+    "wrapped": capture._WRAPPER in connection.execute_wrappers,
+    "relations": relations.installed(),
+    "s2a": getattr(SyncToAsync.__call__, "_djtop", False),
+}
+# A collector appears: the next request to start is captured whole.
+server = LineServer(("127.0.0.1", int(sys.argv[1])))
+client.get("/books/")  # pokes the sender, not captured itself
+wait_until(lambda: sink.active, what="the shim to reconnect")
+with CaptureQueriesContext(connection) as django_saw:
+    statuses.append(client.get("/books/?after=1").status_code)
+assert transport.flush(5)
+
+
+def ended():
+    lines = server.connections[0] if server.connections else []
+    return any(e["type"] == "end" for e in lines)
+
+
+wait_until(ended, what="the request to arrive")
+events = recording.inline(server.connections[0])
+after = [e for e in events if e["type"] == "request" and e["path"] == "/books/?after=1"]
+up = {
+    "paths": [e["path"] for e in events if e["type"] == "request" and e["kind"] == "http"],
+    "queries": len([e for e in events if e["type"] == "query" and e["rid"] == after[0]["rid"]]),
+    "ends": len([e for e in events if e["type"] == "end" and e["rid"] == after[0]["rid"]]),
+    "django": len(django_saw.captured_queries),
+    "wrapped": capture._WRAPPER in connection.execute_wrappers,
+    "relations": relations.installed(),
+    "s2a": getattr(SyncToAsync.__call__, "_djtop", False),
+}
+server.close()
+print(json.dumps({"statuses": statuses, "down": down, "up": up}))
 """
 
 
@@ -128,11 +170,19 @@ def test_requests_succeed_when_the_collector_is_down():
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
     env = {"DJTOP_ADDRESS": f"127.0.0.1:{port}", "SHIMPROJ_DJTOP": '{"queue_size": 20}'}
-    proc = run_python(DOWN, env=env)
+    proc = run_python(DOWN, env=env, args=[str(port)])
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
-    assert result["statuses"] == [200] * 30
-    # 30 requests x 9 events: the queue holds its bound, the rest are counted as dropped
-    assert result["pending"] <= 20
-    assert result["drops"] >= 30 * 9 - 20 - 512
-    assert result["drops"] > 0
+    assert result["statuses"] == [200] * 31
+    # Once an attempt failed, nothing is captured: the 30 requests (9 events each) add
+    # nothing to the queue and drop nothing; what start-up queued waits within its bound.
+    down = result["down"]
+    assert down["active"] is False
+    assert down["pending"] == down["waiting"] <= 20
+    assert down["drops"] == 0
+    assert not down["wrapped"] and not down["relations"] and not down["s2a"]
+    # Then a collector appears: hooks back in, and the request after the reconnect is whole.
+    up = result["up"]
+    assert up["wrapped"] and up["relations"] and up["s2a"]
+    assert up["paths"] == ["/books/?after=1"], up["paths"]
+    assert up["queries"] == up["django"] > 0 and up["ends"] == 1

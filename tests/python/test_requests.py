@@ -17,7 +17,7 @@ def test_hello_is_the_first_line():
     events = read_events()
     hello = events[0]
     assert hello["type"] == "hello"
-    assert hello["v"] == 1
+    assert hello["v"] == 2
     assert re.fullmatch(r"[0-9a-f]{16}", hello["sid"])
     assert hello["pid"] == os.getpid()
     assert hello["ppid"] == os.getppid()

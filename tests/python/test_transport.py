@@ -6,6 +6,7 @@ import socket
 import subprocess
 
 import pytest
+from djtop import recording
 from djtop.transport import Transport, parse_address
 from djtop_testutil import (
     HERE,
@@ -189,3 +190,68 @@ def test_processes_can_share_one_recording(tmp_path):
         mine = [e for e in events if e["sid"] == sid]
         assert mine[0]["type"] == "hello"
         assert len([e for e in mine if e["type"] == "query"]) == 300
+
+
+def test_capture_is_off_while_nobody_listens_and_back_on_when_the_collector_appears():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    transport = Transport(f"127.0.0.1:{port}", queue_size=100, hello=HELLO)
+    changes = []
+    transport.on_active = lambda active: changes.append((active, transport.active))
+    assert transport.active  # until an attempt fails: start-up work is kept
+    transport.start()
+    wait_until(lambda: not transport.active, what="the first failed attempt")
+    # hooks come out after capture stopped
+    assert changes == [(False, False)]
+    server = LineServer(("127.0.0.1", port))
+    try:
+        transport.poke()  # a request starting: try again now
+        wait_until(lambda: transport.active, timeout=2.0, what="a reconnect on poke")
+        # hooks go in before capture starts
+        assert changes == [(False, False), (True, False)]
+        transport.emit(event(transport, 1))
+        wait_until(lambda: server.connections and len(server.connections[0]) == 2, what="2 lines")
+        assert server.connections[0][0]["type"] == "hello"
+        assert numbers(server.connections[0]) == [1]
+    finally:
+        server.close()
+
+
+def test_queries_travel_as_v2_lines_with_each_distinct_value_defined_once():
+    server = LineServer()
+    transport = Transport(f"127.0.0.1:{server.address[1]}", queue_size=100, hello=HELLO)
+    rid = transport.next_rid()
+    stack = [("app/views.py", 12, "index")]
+    lib = [("django/db/models/query.py", 400, "get")]
+    origin = {"how": "queryset", "model": "app.Book", "rows": 3}
+    rel = (("app.Book", "author", "fk", "app.Author", False, origin, False), "load", None)
+    sql = "SELECT 1 WHERE x = %s"
+    for n in range(3):
+        query = (rid, n + 1, "default", "sqlite", sql, (n,), False, 1_700_000_000_000_000_000 + n,
+                 1500, 1, stack, lib, None, ("app.Book", "get", {"pk": n}), rel)  # fmt: skip
+        transport.emit(query)
+    try:
+        wait_until(lambda: server.connections and len(server.connections[0]) == 8, what="8 lines")
+        lines = server.connections[0]
+        assert [e["type"] for e in lines] == ["hello", "def", "def", "def", "def"] + ["query"] * 3
+        hello, sql_def, stack_def, lib_def, rel_def, *queries = lines
+        assert hello["v"] == 2
+        assert sql_def == {"type": "def", "sid": transport.sid, "id": 1, "sql": sql}
+        assert stack_def["frames"] == [["app/views.py", 12, "index"]]
+        assert lib_def["frames"] == [["django/db/models/query.py", 400, "get"]]
+        assert rel_def["rel"] == {
+            "model": "app.Book", "field": "author", "kind": "fk", "target": "app.Author",
+            "op": "load", "origin": origin,
+        }  # fmt: skip
+        for n, q in enumerate(queries):
+            assert q["sql_id"] == 1 and q["stack_id"] == 2 and q["lib_id"] == 3
+            assert q["rel_id"] == 4 and q["params"] == [n] and q["qid"] == n + 1
+            assert q["ts_ns"] == 1_700_000_000_000_000_000 + n and q["dur_ns"] == 1500
+            assert q["orm"] == {"model": "app.Book", "op": "get", "lookups": {"pk": n}}
+        shapes = example_shapes()
+        for event in recording.inline(lines):
+            check_shape(event, shapes)
+    finally:
+        server.close()
