@@ -586,6 +586,7 @@ def instructions(args, emit):
         BENCH_SQLITE_PATH=str(tmp / "bench.sqlite3"),
         DJANGO_SETTINGS_MODULE="benchproj.settings",
         PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",  # the same dict layouts in every run: counts differ by djtop only
     )
     for key in ("DJTOP_RECORD", "DJTOP_ADDRESS", "DJTOP_ENABLED"):
         env.pop(key, None)

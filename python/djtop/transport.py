@@ -43,7 +43,32 @@ RETRY = 0.25  # while no collector listens: how often to try again
 RETRY_MIN = 0.05  # ... and at most this often, however many requests poke it
 MAX_DEFS = 50_000  # per connection; the table starts over beyond it (ids keep growing)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr)
-_encode_json = _ENCODER.encode
+
+
+def _make_dumps():
+    """Compact JSON text of a value, as _ENCODER.encode gives it, ~3x faster for the small
+    containers of a query (params, lookups): JSONEncoder.encode builds its C encoder anew on
+    every call, this one is built once."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+    except ImportError:
+        c_make_encoder = None
+    if c_make_encoder is None or encode_basestring_ascii is None:
+        return _ENCODER.encode
+    iterencode = c_make_encoder(
+        None, repr, encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+    join = "".join
+
+    def dumps(value):
+        if type(value) is str:
+            return encode_basestring_ascii(value)
+        return join(iterencode(value, 0))
+
+    return dumps
+
+
+_encode_json = _make_dumps()
 
 
 def new_sid():
@@ -288,7 +313,9 @@ class Transport:
                 line += f',"lib_id":{lib_id}'
             line += ',"error":null' if error is None else f',"error":{_encode_json(error)}'
             if orm is not None:
-                line += f',"orm":{_encode_json(orm_json(orm))}'
+                model, op, lookups = orm
+                line += f',"orm":{{"model":{_name(model)},"op":{_name(op)}'
+                line += "}" if lookups is None else f',"lookups":{_encode_json(lookups)}}}'
             if rel is not None:
                 key = rel_key(rel)
                 entry = defs.rels.get(key)

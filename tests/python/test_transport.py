@@ -255,3 +255,20 @@ def test_queries_travel_as_v2_lines_with_each_distinct_value_defined_once():
             check_shape(event, shapes)
     finally:
         server.close()
+
+
+def test_recording_inline_resolves_defs_per_process_and_names_a_missing_one():
+    raw = [
+        {"type": "def", "sid": "a" * 16, "id": 1, "sql": "SELECT 1"},
+        {"type": "def", "sid": "b" * 16, "id": 1, "sql": "SELECT 2"},
+        {"type": "def", "sid": "a" * 16, "id": 2, "frames": [["app/v.py", 3, "f"]]},
+        {"type": "query", "sid": "a" * 16, "sql_id": 1, "stack_id": 2, "ts_ns": 1_500_000_000,
+         "dur_ns": 2_500_000},
+        {"type": "query", "sid": "b" * 16, "sql_id": 1, "stack": [], "ts": 2.0, "ms": 1.0},
+    ]  # fmt: skip
+    first, second = recording.inline(raw)
+    assert first == {"type": "query", "sid": "a" * 16, "sql": "SELECT 1",
+                     "stack": [["app/v.py", 3, "f"]], "ts": 1.5, "ms": 2.5}  # fmt: skip
+    assert second["sql"] == "SELECT 2" and second["ts"] == 2.0 and second["ms"] == 1.0
+    with pytest.raises(recording.UndefinedReference, match="sql_id 9"):
+        recording.inline([{"type": "query", "sid": "a" * 16, "sql_id": 9}])
