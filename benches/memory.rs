@@ -9,7 +9,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use common::{lines, report, scaled, Gen, Shape};
+use common::{lines, report, scaled, Gen, Shape, Wire};
 use djtop::protocol::parse_line;
 use djtop::store::{Query, Store};
 
@@ -53,12 +53,12 @@ fn rss_bytes() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn measure(shape: Shape, requests: usize, n: usize) {
-    let name = shape.name();
+fn measure(shape: Shape, wire: Wire, requests: usize, n: usize) {
+    let name = format!("{}{}", shape.name(), wire.suffix());
     let rss0 = rss_bytes();
     let before = live();
     let mut store = Store::new();
-    let mut gen = Gen::new(0);
+    let mut gen = Gen::with_wire(0, wire);
     let mut buf = Vec::with_capacity((n + 3) * 600);
     gen.hello(&mut buf);
     for _ in 0..requests {
@@ -125,6 +125,8 @@ fn measure(shape: Shape, requests: usize, n: usize) {
 
 fn main() {
     // 4,000 requests of 1 + 249 queries = 1,000,000 queries.
-    measure(Shape::LazyFk, scaled(4000), 249);
-    measure(Shape::GetPerRow, scaled(4000), 249);
+    measure(Shape::LazyFk, Wire::V2, scaled(4000), 249);
+    measure(Shape::GetPerRow, Wire::V2, scaled(4000), 249);
+    measure(Shape::LazyFk, Wire::V1, scaled(4000), 249);
+    measure(Shape::GetPerRow, Wire::V1, scaled(4000), 249);
 }
