@@ -99,6 +99,11 @@ fn measure(shape: Shape, wire: Wire, requests: usize, n: usize) {
         .map(|r| r.queries.capacity() * std::mem::size_of::<usize>())
         .sum();
     let params: usize = store.queries.iter().map(|q| q.params.len()).sum();
+    let lookups: usize = store
+        .queries
+        .iter()
+        .map(|q| q.orm_lookups.as_ref().map_or(0, |l| l.len()))
+        .sum();
     report(
         &format!("memory.per_query.{name}"),
         per_query,
@@ -107,7 +112,8 @@ fn measure(shape: Shape, wire: Wire, requests: usize, n: usize) {
         &format!(
             "{queries} queries in {} requests; heap held {:.1} MB, RSS +{:.1} MB; Query row {} B \
              (Vec capacity {:.1} B/query), request id lists {:.1} B/query, params text {:.1} \
-             B/query, rest (interners, maps) {:.1} B/query; unique SQL+stacks {} B excluded",
+             B/query, orm lookups text {:.1} B/query, rest (interners, maps) {:.1} B/query; unique \
+             SQL+stacks {} B excluded",
             store.requests.len(),
             held as f64 / 1e6,
             rss as f64 / 1e6,
@@ -115,7 +121,13 @@ fn measure(shape: Shape, wire: Wire, requests: usize, n: usize) {
             rows as f64 / queries as f64,
             ids as f64 / queries as f64,
             params as f64 / queries as f64,
-            (held as f64 - unique as f64 - rows as f64 - ids as f64 - params as f64)
+            lookups as f64 / queries as f64,
+            (held as f64
+                - unique as f64
+                - rows as f64
+                - ids as f64
+                - params as f64
+                - lookups as f64)
                 / queries as f64,
             unique,
         ),
