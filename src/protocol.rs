@@ -13,8 +13,12 @@ pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
 // Query is the large variant and nearly every event is one: boxing it would add an allocation
 // per query for nothing.
+//
+// Read lines with [`parse_line`], not through a `Deserialize` of this enum: serde's tagged
+// enums buffer the line into a `Content` tree first, which is slow and cannot hold the
+// `RawValue`s that params and lookups are kept in (so the derive is left out on purpose).
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Hello(Hello),
