@@ -14,7 +14,9 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{lines, median_of, medians, rates, recording, report, scaled, Shape, Timer};
+use common::{
+    lines, median_of, medians, rates, recording_wire, report, scaled, Shape, Timer, Wire,
+};
 use djtop::collector::{Address, Collector, Incoming};
 use djtop::protocol::{parse_line, Event};
 use djtop::store::Store;
@@ -46,12 +48,12 @@ impl Screen {
     }
 }
 
-fn in_process(shape: Shape) {
+fn in_process(shape: Shape, wire: Wire) {
     // 2,000 requests of 1 + 250 queries: ~500,000 query events.
-    let (bytes, gen) = recording(0, scaled(2000), 250, shape);
+    let (bytes, gen) = recording_wire(0, scaled(2000), 250, shape, wire);
     let queries = gen.queries as f64;
     let events = gen.events as f64;
-    let name = shape.name();
+    let name = format!("{}{}", shape.name(), wire.suffix());
 
     let (t, n) = median_of(5, true, || {
         let mut n = 0u64;
@@ -89,6 +91,9 @@ fn in_process(shape: Shape) {
         "parse_line + Store::apply, one thread",
     );
     drop(store);
+    if wire == Wire::V1 {
+        return;
+    }
 
     let (t, frames) = median_of(5, true, || {
         let mut app = App::new(Store::new(), "bench".into(), true, Default::default());
@@ -125,10 +130,11 @@ fn end_to_end(
     n: usize,
     keep_raw: bool,
     frames: bool,
+    wire: Wire,
 ) -> (common::Sample, u64) {
     let feeds: Vec<(Vec<u8>, u64)> = (0..clients)
         .map(|c| {
-            let (bytes, gen) = recording(c + 1, requests, n, Shape::LazyFk);
+            let (bytes, gen) = recording_wire(c + 1, requests, n, Shape::LazyFk, wire);
             (bytes, gen.queries)
         })
         .collect();
@@ -205,33 +211,45 @@ fn end_to_end(
 }
 
 fn main() {
-    in_process(Shape::LazyFk);
-    in_process(Shape::GetPerRow);
+    in_process(Shape::LazyFk, Wire::V2);
+    in_process(Shape::GetPerRow, Wire::V2);
+    in_process(Shape::LazyFk, Wire::V1);
+    in_process(Shape::GetPerRow, Wire::V1);
 
     let clients = 4;
     let requests = scaled(500);
-    for (id, keep_raw, frames, what) in [
+    for (id, keep_raw, frames, wire, what) in [
         (
             "ingest.e2e.tui",
             false,
             true,
+            Wire::V2,
             "Collector + Store::apply + request-list frame every 33 ms",
         ),
         (
             "ingest.e2e.apply",
             false,
             false,
+            Wire::V2,
             "Collector + Store::apply, no frames",
         ),
         (
             "ingest.e2e.record",
             true,
             false,
+            Wire::V2,
             "Collector keeping raw lines, written to a sink (djtop record's path)",
+        ),
+        (
+            "ingest.e2e.apply.v1",
+            false,
+            false,
+            Wire::V1,
+            "Collector + Store::apply, no frames, v1 lines (everything inline)",
         ),
     ] {
         let runs: Vec<(common::Sample, u64)> = (0..5)
-            .map(|_| end_to_end(clients, requests, 250, keep_raw, frames))
+            .map(|_| end_to_end(clients, requests, 250, keep_raw, frames, wire))
             .collect();
         let queries = runs[0].1;
         let samples: Vec<common::Sample> = runs.iter().map(|r| r.0).collect();

@@ -5,14 +5,19 @@
 
 mod common;
 
-use common::{lines, median_of, rates, recording, report, scaled, Shape};
+use common::{lines, median_of, rates, recording_wire, report, scaled, Shape, Wire};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    for shape in [Shape::LazyFk, Shape::GetPerRow] {
-        let name = shape.name();
+    for (shape, wire) in [
+        (Shape::LazyFk, Wire::V2),
+        (Shape::GetPerRow, Wire::V2),
+        (Shape::LazyFk, Wire::V1),
+        (Shape::GetPerRow, Wire::V1),
+    ] {
+        let name = format!("{}{}", shape.name(), wire.suffix());
         // 4,000 requests of 1 + 249 queries.
-        let (bytes, gen) = recording(0, scaled(4000), 249, shape);
+        let (bytes, gen) = recording_wire(0, scaled(4000), 249, shape, wire);
         let path = dir.path().join(format!("{name}.ndjson"));
         std::fs::write(&path, &bytes).unwrap();
         let queries = gen.queries as f64;

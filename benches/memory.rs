@@ -9,7 +9,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use common::{lines, report, scaled, Gen, Shape};
+use common::{lines, report, scaled, Gen, Shape, Wire};
 use djtop::protocol::parse_line;
 use djtop::store::{Query, Store};
 
@@ -53,12 +53,12 @@ fn rss_bytes() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn measure(shape: Shape, requests: usize, n: usize) {
-    let name = shape.name();
+fn measure(shape: Shape, wire: Wire, requests: usize, n: usize) {
+    let name = format!("{}{}", shape.name(), wire.suffix());
     let rss0 = rss_bytes();
     let before = live();
     let mut store = Store::new();
-    let mut gen = Gen::new(0);
+    let mut gen = Gen::with_wire(0, wire);
     let mut buf = Vec::with_capacity((n + 3) * 600);
     gen.hello(&mut buf);
     for _ in 0..requests {
@@ -99,6 +99,11 @@ fn measure(shape: Shape, requests: usize, n: usize) {
         .map(|r| r.queries.capacity() * std::mem::size_of::<usize>())
         .sum();
     let params: usize = store.queries.iter().map(|q| q.params.len()).sum();
+    let lookups: usize = store
+        .queries
+        .iter()
+        .map(|q| q.orm_lookups.as_ref().map_or(0, |l| l.len()))
+        .sum();
     report(
         &format!("memory.per_query.{name}"),
         per_query,
@@ -107,7 +112,8 @@ fn measure(shape: Shape, requests: usize, n: usize) {
         &format!(
             "{queries} queries in {} requests; heap held {:.1} MB, RSS +{:.1} MB; Query row {} B \
              (Vec capacity {:.1} B/query), request id lists {:.1} B/query, params text {:.1} \
-             B/query, rest (interners, maps) {:.1} B/query; unique SQL+stacks {} B excluded",
+             B/query, orm lookups text {:.1} B/query, rest (interners, maps) {:.1} B/query; unique \
+             SQL+stacks {} B excluded",
             store.requests.len(),
             held as f64 / 1e6,
             rss as f64 / 1e6,
@@ -115,7 +121,13 @@ fn measure(shape: Shape, requests: usize, n: usize) {
             rows as f64 / queries as f64,
             ids as f64 / queries as f64,
             params as f64 / queries as f64,
-            (held as f64 - unique as f64 - rows as f64 - ids as f64 - params as f64)
+            lookups as f64 / queries as f64,
+            (held as f64
+                - unique as f64
+                - rows as f64
+                - ids as f64
+                - params as f64
+                - lookups as f64)
                 / queries as f64,
             unique,
         ),
@@ -125,6 +137,8 @@ fn measure(shape: Shape, requests: usize, n: usize) {
 
 fn main() {
     // 4,000 requests of 1 + 249 queries = 1,000,000 queries.
-    measure(Shape::LazyFk, scaled(4000), 249);
-    measure(Shape::GetPerRow, scaled(4000), 249);
+    measure(Shape::LazyFk, Wire::V2, scaled(4000), 249);
+    measure(Shape::GetPerRow, Wire::V2, scaled(4000), 249);
+    measure(Shape::LazyFk, Wire::V1, scaled(4000), 249);
+    measure(Shape::GetPerRow, Wire::V1, scaled(4000), 249);
 }

@@ -6,15 +6,19 @@
 use serde::{Deserialize, Serialize};
 
 /// Protocol version this collector speaks (`hello.v`).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Lines longer than this are skipped and counted as malformed.
 pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
 // Query is the large variant and nearly every event is one: boxing it would add an allocation
 // per query for nothing.
+//
+// Read lines with [`parse_line`], not through a `Deserialize` of this enum: serde's tagged
+// enums buffer the line into a `Content` tree first, which is slow and cannot hold the
+// `RawValue`s that params and lookups are kept in (so the derive is left out on purpose).
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Hello(Hello),
@@ -25,6 +29,8 @@ pub enum Event {
     Disconnect(Disconnect),
     /// The answer to an [`Explain`] request (docs/explain.md).
     Plan(Plan),
+    /// Protocol v2: a value later `query` events of the process name by id.
+    Def(Def),
 }
 
 impl Event {
@@ -38,6 +44,7 @@ impl Event {
             Event::Drops(e) => &e.sid,
             Event::Disconnect(e) => &e.sid,
             Event::Plan(e) => &e.sid,
+            Event::Def(e) => &e.sid,
         }
     }
 }
@@ -118,37 +125,322 @@ impl Frame {
     }
 }
 
+/// A value a `query` carries either inline (v1) or as a reference to an earlier `def` of the
+/// same process (v2: `sql_id`, `stack_id`, `lib_id`, `rel_id`, `orm_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inline<T> {
+    Value(T),
+    Id(u64),
+}
+
+impl<T> Inline<T> {
+    fn from_pair(value: Option<T>, id: Option<u64>, name: &str) -> Result<Option<Self>, String> {
+        match (value, id) {
+            (Some(_), Some(_)) => Err(format!("both {name} and {name}_id")),
+            (Some(v), None) => Ok(Some(Inline::Value(v))),
+            (None, Some(id)) => Ok(Some(Inline::Id(id))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn into_pair(self) -> (Option<T>, Option<u64>) {
+        match self {
+            Inline::Value(v) => (Some(v), None),
+            Inline::Id(id) => (None, Some(id)),
+        }
+    }
+}
+
+/// JSON kept as its text (params, ORM lookups): nothing on the hot path needs it as a tree.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RawJson(pub Box<str>);
+
+impl RawJson {
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+
+    /// The compact text `serde_json` would write for this value. The shim writes compact
+    /// JSON already, so the text is kept as received unless it may differ (whitespace, escapes,
+    /// exponents, objects whose keys serde_json would sort).
+    pub fn into_compact(self) -> Box<str> {
+        if is_compact(self.0.as_bytes()) {
+            return self.0;
+        }
+        match serde_json::from_str::<serde_json::Value>(&self.0) {
+            Ok(v) => v.to_string().into_boxed_str(),
+            Err(_) => self.0,
+        }
+    }
+}
+
+fn is_compact(bytes: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut prev = 0u8;
+    for &b in bytes {
+        if in_string {
+            match b {
+                b'\\' => return false,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b' ' | b'\t' | b'\n' | b'\r' | b'{' => return false,
+                b'e' | b'E' if prev.is_ascii_digit() || prev == b'.' => return false,
+                _ => {}
+            }
+        }
+        prev = b;
+    }
+    true
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::value::RawValue::from_string(self.0.to_string()) {
+            Ok(raw) => raw.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(RawJson(raw.into()))
+    }
+}
+
+/// One `query` event. On the wire each of `sql`, `stack`, `lib`, `rel`, `orm` comes inline
+/// or as an id (`sql_id`, …) defined by an earlier `def`, and times as float seconds and
+/// milliseconds (`ts`, `ms`) or integer nanoseconds (`ts_ns`, `dur_ns`); `ts` and `ms` here are
+/// always seconds and milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "QueryWire", into = "QueryWire")]
 pub struct Query {
     pub sid: String,
     pub rid: String,
     pub qid: u64,
     pub alias: String,
     pub vendor: String,
-    pub sql: String,
-    /// Kept as JSON: the UI shows them and EXPLAIN/yank interpolate them; nothing else reads them.
-    #[serde(default)]
-    pub params: Option<serde_json::Value>,
-    #[serde(default)]
+    pub sql: Inline<String>,
+    /// Kept as JSON text: the UI shows them and EXPLAIN/yank interpolate them; nothing else
+    /// reads them.
+    pub params: Option<RawJson>,
     pub many: bool,
     pub ts: f64,
     pub ms: f64,
-    #[serde(default)]
     pub rows: Option<i64>,
-    #[serde(default)]
-    pub stack: Vec<Frame>,
+    pub stack: Inline<Vec<Frame>>,
     /// Django/library frames between the database call and the first application frame,
     /// innermost first (how the ORM got from your line to the SQL).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub lib: Vec<Frame>,
-    #[serde(default)]
+    pub lib: Inline<Vec<Frame>>,
     pub error: Option<String>,
     /// The ORM call that ran the statement, when the shim knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orm: Option<Orm>,
+    pub orm: Option<Inline<Box<Orm>>>,
     /// The lazy relation access that ran the statement, when there was one.
+    pub rel: Option<Inline<Box<Rel>>>,
+}
+
+/// `query` as it is on the wire (v1 and v2 fields side by side).
+#[derive(Serialize, Deserialize)]
+struct QueryWire {
+    sid: String,
+    rid: String,
+    qid: u64,
+    alias: String,
+    vendor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rel: Option<Rel>,
+    sql: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sql_id: Option<u64>,
+    #[serde(default)]
+    params: Option<RawJson>,
+    #[serde(default)]
+    many: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ts: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ts_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dur_ns: Option<u64>,
+    #[serde(default)]
+    rows: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack: Option<Vec<Frame>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lib: Option<Vec<Frame>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lib_id: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orm: Option<Box<Orm>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orm_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rel: Option<Box<Rel>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rel_id: Option<u64>,
+}
+
+impl TryFrom<QueryWire> for Query {
+    type Error = String;
+
+    fn try_from(w: QueryWire) -> Result<Self, String> {
+        let ts = match (w.ts, w.ts_ns) {
+            (Some(ts), None) => ts,
+            (None, Some(ns)) => ns as f64 / 1e9,
+            (Some(_), Some(_)) => return Err("both ts and ts_ns".into()),
+            (None, None) => return Err("missing field `ts`".into()),
+        };
+        let ms = match (w.ms, w.dur_ns) {
+            (Some(ms), None) => ms,
+            (None, Some(ns)) => ns as f64 / 1e6,
+            (Some(_), Some(_)) => return Err("both ms and dur_ns".into()),
+            (None, None) => return Err("missing field `ms`".into()),
+        };
+        let sql = Inline::from_pair(w.sql, w.sql_id, "sql")?.ok_or("missing field `sql`")?;
+        let empty = || Inline::Value(Vec::new());
+        Ok(Query {
+            sid: w.sid,
+            rid: w.rid,
+            qid: w.qid,
+            alias: w.alias,
+            vendor: w.vendor,
+            sql,
+            params: w.params,
+            many: w.many,
+            ts,
+            ms,
+            rows: w.rows,
+            stack: Inline::from_pair(w.stack, w.stack_id, "stack")?.unwrap_or_else(empty),
+            lib: Inline::from_pair(w.lib, w.lib_id, "lib")?.unwrap_or_else(empty),
+            error: w.error,
+            orm: Inline::from_pair(w.orm, w.orm_id, "orm")?,
+            rel: Inline::from_pair(w.rel, w.rel_id, "rel")?,
+        })
+    }
+}
+
+impl From<Query> for QueryWire {
+    fn from(q: Query) -> Self {
+        let (sql, sql_id) = q.sql.into_pair();
+        let (stack, stack_id) = q.stack.into_pair();
+        let (lib, lib_id) = q.lib.into_pair();
+        let (orm, orm_id) = q.orm.map_or((None, None), Inline::into_pair);
+        let (rel, rel_id) = q.rel.map_or((None, None), Inline::into_pair);
+        QueryWire {
+            sid: q.sid,
+            rid: q.rid,
+            qid: q.qid,
+            alias: q.alias,
+            vendor: q.vendor,
+            sql,
+            sql_id,
+            params: q.params,
+            many: q.many,
+            ts: Some(q.ts),
+            ts_ns: None,
+            ms: Some(q.ms),
+            dur_ns: None,
+            rows: q.rows,
+            stack,
+            stack_id,
+            lib: lib.filter(|l| !l.is_empty()),
+            lib_id,
+            error: q.error,
+            orm,
+            orm_id,
+            rel,
+            rel_id,
+        }
+    }
+}
+
+/// `def` (protocol v2): a value a process's later `query` events name by `id`. One id space
+/// per `sid`, shared by every kind; a def of an id already defined replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DefWire", into = "DefWire")]
+pub struct Def {
+    pub sid: String,
+    pub id: u64,
+    pub value: DefValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefValue {
+    Sql(String),
+    /// A list of frames: used by `stack_id` and `lib_id` alike.
+    Frames(Vec<Frame>),
+    Rel(Box<Rel>),
+    Orm(Box<Orm>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct DefWire {
+    sid: String,
+    id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sql: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frames: Option<Vec<Frame>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rel: Option<Box<Rel>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orm: Option<Box<Orm>>,
+}
+
+impl TryFrom<DefWire> for Def {
+    type Error = String;
+
+    fn try_from(w: DefWire) -> Result<Self, String> {
+        let mut values = [
+            w.sql.map(DefValue::Sql),
+            w.frames.map(DefValue::Frames),
+            w.rel.map(DefValue::Rel),
+            w.orm.map(DefValue::Orm),
+        ]
+        .into_iter()
+        .flatten();
+        let value = values
+            .next()
+            .ok_or("def without a value (sql, frames, rel or orm)")?;
+        if values.next().is_some() {
+            return Err("def with more than one value".into());
+        }
+        Ok(Def {
+            sid: w.sid,
+            id: w.id,
+            value,
+        })
+    }
+}
+
+impl From<Def> for DefWire {
+    fn from(d: Def) -> Self {
+        let mut w = DefWire {
+            sid: d.sid,
+            id: d.id,
+            sql: None,
+            frames: None,
+            rel: None,
+            orm: None,
+        };
+        match d.value {
+            DefValue::Sql(s) => w.sql = Some(s),
+            DefValue::Frames(f) => w.frames = Some(f),
+            DefValue::Rel(r) => w.rel = Some(r),
+            DefValue::Orm(o) => w.orm = Some(o),
+        }
+        w
+    }
 }
 
 /// Keyword lookups (`{"pk": 7}`), kept as `(name, JSON text)` pairs so they hash and compare.
@@ -181,8 +473,31 @@ impl<'de> Deserialize<'de> for Lookups {
 pub struct Orm {
     pub model: String,
     pub op: String,
+    /// The keyword lookups as compact JSON text (`{"pk":7}`): distinct per query in a
+    /// get-per-row loop, so the store keeps them beside the query; [`Lookups::parse`] reads them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lookups: Option<Lookups>,
+    pub lookups: Option<LookupsText>,
+}
+
+/// The JSON object of an `orm.lookups`, kept as text (it must be an object).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct LookupsText(pub RawJson);
+
+impl<'de> Deserialize<'de> for LookupsText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawJson::deserialize(d)?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(serde::de::Error::custom("lookups must be an object"));
+        }
+        Ok(LookupsText(raw))
+    }
+}
+
+impl Lookups {
+    /// The `(name, JSON text)` pairs of a lookups object's text.
+    pub fn parse(text: &str) -> Option<Lookups> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -344,6 +659,46 @@ pub fn parse_line(line: &[u8]) -> Result<Event, ParseError> {
     if line.len() > MAX_LINE {
         return Err(ParseError::TooLong(line.len()));
     }
+    // The shim always writes `{"type":"<name>",` first: then the struct named there is
+    // deserialised directly (its derive ignores the `type` key). Other lines find `type` first
+    // with a pass that skips every other value. Neither goes through serde's tagged-enum
+    // buffer, which copies the whole line into a `Content` tree first (and cannot hold the
+    // `RawValue`s params are kept in).
+    let kind = match line.strip_prefix(br#"{"type":""#).and_then(|rest| {
+        let end = rest.iter().take(16).position(|&b| b == b'"')?;
+        (rest.get(end + 1) == Some(&b',')).then(|| &rest[..end])
+    }) {
+        Some(kind) => std::borrow::Cow::Borrowed(kind),
+        None => {
+            #[derive(Deserialize)]
+            struct Kind<'a> {
+                #[serde(borrow, rename = "type")]
+                kind: std::borrow::Cow<'a, str>,
+            }
+            let k: Kind = from_slice(line)?;
+            match k.kind {
+                std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+                std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+            }
+        }
+    };
+    match &*kind {
+        b"query" => from_slice(line).map(Event::Query),
+        b"def" => from_slice(line).map(Event::Def),
+        b"request" => from_slice(line).map(Event::Request),
+        b"end" => from_slice(line).map(Event::End),
+        b"hello" => from_slice(line).map(Event::Hello),
+        b"drops" => from_slice(line).map(Event::Drops),
+        b"disconnect" => from_slice(line).map(Event::Disconnect),
+        b"plan" => from_slice(line).map(Event::Plan),
+        other => Err(ParseError::Invalid(format!(
+            "unknown event type {:?}",
+            String::from_utf8_lossy(other)
+        ))),
+    }
+}
+
+fn from_slice<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ParseError> {
     serde_json::from_slice(line).map_err(|e| ParseError::Invalid(e.to_string()))
 }
 
@@ -366,17 +721,84 @@ mod tests {
 
     const EXAMPLES: &str = include_str!("../tests/protocol/examples.ndjson");
     const MALFORMED: &str = include_str!("../tests/protocol/malformed.ndjson");
+    const EXAMPLES_V2: &str = include_str!("../tests/protocol/examples-v2.ndjson");
 
     #[test]
     fn every_example_line_parses_and_round_trips() {
         let mut kinds = std::collections::HashSet::new();
-        for line in EXAMPLES.lines() {
+        for line in EXAMPLES.lines().chain(EXAMPLES_V2.lines()) {
             let ev = parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
-            let again = parse_line(to_line(&ev).as_bytes()).unwrap();
+            let mut again = parse_line(to_line(&ev).as_bytes()).unwrap();
+            if let (Event::Query(a), Event::Query(b)) = (&ev, &mut again) {
+                // `ts_ns` comes back as float seconds: equal within serde_json's float parsing.
+                assert!((a.ts - b.ts).abs() < 1e-6 && (a.ms - b.ms).abs() < 1e-9);
+                (b.ts, b.ms) = (a.ts, a.ms);
+            }
             assert_eq!(ev, again);
             kinds.insert(std::mem::discriminant(&ev));
         }
-        assert_eq!(kinds.len(), 7, "examples cover every event type");
+        assert_eq!(kinds.len(), 8, "examples cover every event type");
+    }
+
+    #[test]
+    fn key_order_does_not_matter() {
+        // `type` first takes the fast path; the same line with its keys sorted (`type` no
+        // longer first) the general one: same event, or the same refusal.
+        for line in EXAMPLES
+            .lines()
+            .chain(EXAMPLES_V2.lines())
+            .chain(MALFORMED.lines())
+        {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                assert!(parse_line(line.as_bytes()).is_err());
+                continue;
+            };
+            let sorted = value.to_string();
+            assert!(!sorted.starts_with(r#"{"type""#) || !line.starts_with(r#"{"type""#));
+            match (parse_line(line.as_bytes()), parse_line(sorted.as_bytes())) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{line}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("{line}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn v2_defs_and_references_parse() {
+        let def = r#"{"type":"def","sid":"s","id":4,"frames":[["a.py",1,"f"]]}"#;
+        let Event::Def(d) = parse_line(def.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(d.id, 4);
+        assert_eq!(
+            d.value,
+            DefValue::Frames(vec![Frame("a.py".into(), 1, "f".into())])
+        );
+        let q = r#"{"type":"query","sid":"s","rid":"s-1","qid":9,"alias":"default","vendor":"sqlite","sql_id":1,"params":[1, 2],"ts_ns":1763730001256300000,"dur_ns":84000,"stack_id":4,"lib_id":5,"rel_id":6,"orm_id":7}"#;
+        let Event::Query(q) = parse_line(q.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(q.sql, Inline::Id(1));
+        assert_eq!((q.stack, q.lib), (Inline::Id(4), Inline::Id(5)));
+        assert_eq!((q.rel, q.orm), (Some(Inline::Id(6)), Some(Inline::Id(7))));
+        assert!((q.ts - 1_763_730_001.256_3).abs() < 1e-6);
+        assert_eq!(q.ms, 0.084);
+        assert_eq!(&*q.params.unwrap().into_compact(), "[1,2]");
+    }
+
+    #[test]
+    fn params_text_is_compact_json() {
+        for (raw, compact) in [
+            ("[3]", "[3]"),
+            ("[1, 2]", "[1,2]"),
+            (r#"["caf\u00e9"]"#, r#"["café"]"#),
+            ("[1e-05]", "[0.00001]"),
+            (r#"[{"b":1,"a":2}]"#, r#"[{"a":2,"b":1}]"#),
+            (r#"["true, e1"]"#, r#"["true, e1"]"#),
+        ] {
+            let text = RawJson(raw.into()).into_compact();
+            assert_eq!(&*text, compact, "{raw}");
+        }
     }
 
     #[test]
@@ -392,11 +814,14 @@ mod tests {
         let Event::Query(q) = parse_line(line.as_bytes()).unwrap() else {
             panic!("not a query")
         };
+        let Inline::Value(stack) = q.stack else {
+            panic!("inline stack")
+        };
         assert_eq!(
-            q.stack[0],
+            stack[0],
             Frame("blog/views.py".into(), 27, "article_list".into())
         );
-        assert_eq!(q.params, Some(serde_json::json!([3])));
+        assert_eq!(q.params.unwrap().get(), "[3]");
     }
 
     #[test]
@@ -415,12 +840,16 @@ mod tests {
         let Event::Query(q) = parse_line(line.as_bytes()).unwrap() else {
             panic!()
         };
-        let orm = q.orm.unwrap();
+        let Some(Inline::Value(orm)) = q.orm else {
+            panic!()
+        };
         assert_eq!(
-            orm.lookups.unwrap().0,
+            Lookups::parse(orm.lookups.unwrap().0.get()).unwrap().0,
             vec![("pk".to_owned(), "7".to_owned())]
         );
-        let rel = q.rel.unwrap();
+        let Some(Inline::Value(rel)) = q.rel else {
+            panic!()
+        };
         let origin = rel.origin.unwrap();
         assert_eq!(origin.how, "prefetch");
         let root = origin.origin.unwrap();

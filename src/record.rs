@@ -124,7 +124,8 @@ mod tests {
         text.push_str(include_str!("../tests/protocol/malformed.ndjson"));
         std::fs::write(&path, text).unwrap();
         let store = load(&path).unwrap();
-        assert_eq!(store.malformed, 7);
+        let malformed = include_str!("../tests/protocol/malformed.ndjson");
+        assert_eq!(store.malformed as usize, malformed.lines().count());
         assert_eq!(store.queries.len(), 4);
         assert_eq!(store.requests.len(), 2);
     }

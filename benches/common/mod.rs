@@ -34,33 +34,84 @@ const FIRST_SQL: &str = r#"SELECT \"blog_author\".\"id\", \"blog_author\".\"name
 const LIB_FK: &str = r#"[["django/db/models/sql/compiler.py",1623,"execute_sql"],["django/db/models/query.py",93,"__iter__"],["django/db/models/query.py",1954,"_fetch_all"],["django/db/models/query.py",368,"__len__"],["django/db/models/query.py",631,"get"],["django/db/models/fields/related_descriptors.py",224,"get_object"],["django/db/models/fields/related_descriptors.py",261,"__get__"]]"#;
 const LIB_FIRST: &str = r#"[["django/db/models/sql/compiler.py",1623,"execute_sql"],["django/db/models/query.py",93,"__iter__"],["django/db/models/query.py",1954,"_fetch_all"],["django/db/models/query.py",386,"__iter__"],["django/db/models/query.py",1106,"first"]]"#;
 
+/// Which lines the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Protocol v2, what the shim sends: each distinct SQL text, frame list, `rel` and
+    /// repeated `orm` once per process as a `def`, queries naming them by id, integer ns times.
+    V2,
+    /// Protocol v1: everything inline in every query, float times (the reference row).
+    V1,
+}
+
+impl Wire {
+    /// Suffix of the figure ids: none for v2, `.v1` for the reference rows.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Wire::V2 => "",
+            Wire::V1 => ".v1",
+        }
+    }
+}
+
 /// Writes the NDJSON of one process: `hello`, then whole requests.
 pub struct Gen {
     pub sid: String,
+    pub wire: Wire,
     qid: u64,
     rid: u64,
     ts: f64,
+    /// v2: the def id of each value already sent (by its JSON text).
+    defs: std::collections::HashMap<String, u64>,
     pub queries: u64,
     pub events: u64,
 }
 
 impl Gen {
     pub fn new(process: u32) -> Self {
+        Self::with_wire(process, Wire::V2)
+    }
+
+    pub fn with_wire(process: u32, wire: Wire) -> Self {
         Self {
             sid: format!("{:016x}", 0x5f0c_2a9e_0000_0000u64 + process as u64),
+            wire,
             qid: 0,
             rid: 0,
             ts: 1_763_730_000.0 + process as f64,
+            defs: Default::default(),
             queries: 0,
             events: 0,
         }
     }
 
-    pub fn hello(&mut self, out: &mut Vec<u8>) {
+    /// v2: the id of `json` (the value of a def's `kind` field), writing its def first if new.
+    fn def(&mut self, out: &mut Vec<u8>, kind: &str, json: &str) -> u64 {
+        let key = format!("{kind}:{json}");
+        if let Some(&id) = self.defs.get(&key) {
+            return id;
+        }
+        let id = self.defs.len() as u64;
+        self.defs.insert(key, id);
         self.events += 1;
         writeln!(
             out,
-            r#"{{"type":"hello","v":1,"sid":"{}","pid":{},"ppid":4200,"argv":["manage.py","runserver"],"django":"5.2.1","python":"3.11.7","databases":[{{"alias":"default","vendor":"postgresql"}}],"root":"/home/me/blog","models":{{"blog_book":"blog.Book","blog_author":"blog.Author","auth_user":"auth.User"}},"ts":{:.6}}}"#,
+            r#"{{"type":"def","sid":"{}","id":{id},"{kind}":{json}}}"#,
+            self.sid
+        )
+        .unwrap();
+        id
+    }
+
+    pub fn hello(&mut self, out: &mut Vec<u8>) {
+        self.events += 1;
+        let v = match self.wire {
+            Wire::V2 => 2,
+            Wire::V1 => 1,
+        };
+        writeln!(
+            out,
+            r#"{{"type":"hello","v":{v},"sid":"{}","pid":{},"ppid":4200,"argv":["manage.py","runserver"],"django":"5.2.1","python":"3.11.7","databases":[{{"alias":"default","vendor":"postgresql"}}],"root":"/home/me/blog","models":{{"blog_book":"blog.Book","blog_author":"blog.Author","auth_user":"auth.User"}},"ts":{:.6}}}"#,
             self.sid,
             4242 + self.sid.len(),
             self.ts
@@ -72,7 +123,7 @@ impl Gen {
     pub fn request(&mut self, out: &mut Vec<u8>, n: usize, shape: Shape) {
         self.rid += 1;
         let rid = format!("{}-{}", self.sid, self.rid);
-        let sid = &self.sid;
+        let sid = self.sid.clone();
         self.ts += 0.5;
         writeln!(
             out,
@@ -83,12 +134,55 @@ impl Gen {
         .unwrap();
         self.qid += 1;
         let list_qid = self.qid;
-        writeln!(
-            out,
-            r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{list_qid},"alias":"default","vendor":"postgresql","sql":"{LIST_SQL}","params":[],"many":false,"ts":{:.6},"ms":1.2034,"rows":{n},"stack":[["blog/views.py",25,"book_list"]],"error":null,"orm":{{"model":"blog.Book","op":"iterate","lookups":{{}}}}}}"#,
-            self.ts + 0.0001
-        )
+        let list_stack = r#"[["blog/views.py",25,"book_list"]]"#;
+        let list_orm = r#"{"model":"blog.Book","op":"iterate","lookups":{}}"#;
+        let (stack, lib, sql) = match shape {
+            Shape::LazyFk => (
+                r#"[["blog/templatetags/blog_tags.py",12,"author_name"],["blog/views.py",27,"book_list"]]"#,
+                LIB_FK,
+                LOAD_SQL,
+            ),
+            Shape::GetPerRow => (
+                r#"[["blog/views.py",31,"load_author"],["blog/views.py",38,"author_list"]]"#,
+                LIB_FIRST,
+                FIRST_SQL,
+            ),
+        };
+        let rel = format!(
+            r#"{{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author","op":"load","origin":{{"how":"queryset","model":"blog.Book","site":["blog/views.py",25,"book_list"],"rows":{n},"qid":{list_qid}}}}}"#
+        );
+        let list_ts = self.ts + 0.0001;
+        match self.wire {
+            Wire::V1 => writeln!(
+                out,
+                r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{list_qid},"alias":"default","vendor":"postgresql","sql":"{LIST_SQL}","params":[],"many":false,"ts":{list_ts:.6},"ms":1.2034,"rows":{n},"stack":{list_stack},"error":null,"orm":{list_orm}}}"#,
+            ),
+            Wire::V2 => {
+                let sql_id = self.def(out, "sql", &format!("\"{LIST_SQL}\""));
+                let stack_id = self.def(out, "frames", list_stack);
+                let orm_id = self.def(out, "orm", list_orm);
+                writeln!(
+                    out,
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{list_qid},"alias":"default","vendor":"postgresql","sql_id":{sql_id},"params":[],"many":false,"ts_ns":{},"dur_ns":1203400,"rows":{n},"stack_id":{stack_id},"error":null,"orm_id":{orm_id}}}"#,
+                    (list_ts * 1e6).round() as u64 * 1000
+                )
+            }
+        }
         .unwrap();
+        // v2: the defs this request's repeated queries name (a rel per request: its origin
+        // names the list query).
+        let ids = match self.wire {
+            Wire::V1 => None,
+            Wire::V2 => Some((
+                self.def(out, "sql", &format!("\"{sql}\"")),
+                self.def(out, "frames", stack),
+                self.def(out, "frames", lib),
+                match shape {
+                    Shape::LazyFk => Some(self.def(out, "rel", &rel)),
+                    Shape::GetPerRow => None,
+                },
+            )),
+        };
         for i in 0..n {
             self.qid += 1;
             let qid = self.qid;
@@ -96,15 +190,32 @@ impl Gen {
             let ms = 0.05 + (i % 17) as f64 * 0.0031;
             // Distinct across the whole recording (the worst case for interning `orm`).
             let pk = qid;
-            match shape {
-                Shape::LazyFk => writeln!(
+            match (ids, shape) {
+                (None, Shape::LazyFk) => writeln!(
                     out,
-                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{LOAD_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/templatetags/blog_tags.py",12,"author_name"],["blog/views.py",27,"book_list"]],"lib":{LIB_FK},"error":null,"rel":{{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author","op":"load","origin":{{"how":"queryset","model":"blog.Book","site":["blog/views.py",25,"book_list"],"rows":{n},"qid":{list_qid}}}}}}}"#
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{sql}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":{stack},"lib":{lib},"error":null,"rel":{rel}}}"#
                 ),
-                Shape::GetPerRow => writeln!(
+                (None, Shape::GetPerRow) => writeln!(
                     out,
-                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{FIRST_SQL}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":[["blog/views.py",31,"load_author"],["blog/views.py",38,"author_list"]],"lib":{LIB_FIRST},"error":null,"orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
+                    r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql":"{sql}","params":[{pk}],"many":false,"ts":{ts:.6},"ms":{ms:.4},"rows":1,"stack":{stack},"lib":{lib},"error":null,"orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
                 ),
+                (Some((sql_id, stack_id, lib_id, rel_id)), _) => {
+                    let ts_ns = (ts * 1e6).round() as u64 * 1000;
+                    let dur_ns = (ms * 1e4).round() as u64 * 100;
+                    write!(
+                        out,
+                        r#"{{"type":"query","sid":"{sid}","rid":"{rid}","qid":{qid},"alias":"default","vendor":"postgresql","sql_id":{sql_id},"params":[{pk}],"many":false,"ts_ns":{ts_ns},"dur_ns":{dur_ns},"rows":1,"stack_id":{stack_id},"lib_id":{lib_id},"error":null"#
+                    )
+                    .unwrap();
+                    match rel_id {
+                        Some(rel_id) => writeln!(out, r#","rel_id":{rel_id}}}"#),
+                        // Lookups distinct per query: inline, never a def.
+                        None => writeln!(
+                            out,
+                            r#","orm":{{"model":"blog.Author","op":"first","lookups":{{"pk":{pk}}}}}}}"#
+                        ),
+                    }
+                }
             }
             .unwrap();
         }
@@ -119,9 +230,20 @@ impl Gen {
     }
 }
 
-/// The NDJSON of one process with `requests` requests of `1 + n` queries each.
+/// The NDJSON of one process with `requests` requests of `1 + n` queries each (v2 lines).
 pub fn recording(process: u32, requests: usize, n: usize, shape: Shape) -> (Vec<u8>, Gen) {
-    let mut gen = Gen::new(process);
+    recording_wire(process, requests, n, shape, Wire::V2)
+}
+
+/// [`recording`] in the given wire format.
+pub fn recording_wire(
+    process: u32,
+    requests: usize,
+    n: usize,
+    shape: Shape,
+    wire: Wire,
+) -> (Vec<u8>, Gen) {
+    let mut gen = Gen::with_wire(process, wire);
     let mut out = Vec::with_capacity(requests * (n + 3) * 480);
     gen.hello(&mut out);
     for _ in 0..requests {

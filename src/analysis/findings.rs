@@ -573,7 +573,7 @@ fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Findin
         let process = &store.processes[store.requests[first.request].process];
         let model = store
             .orm(first)
-            .map(|o| o.model.clone())
+            .map(|o| o.model.to_string())
             .or_else(|| process.models.get(table).cloned());
         let name = model.as_deref().map(class).unwrap_or(table).to_owned();
         let call = if store.requests[first.request].is_async {
@@ -636,7 +636,7 @@ fn duplicates(
             }
             let first = &store.queries[members[0]];
             let orm = store.orm(first);
-            let fix = match orm {
+            let fix = match &orm {
                 Some(o) => {
                     let call = match o.op.as_str() {
                         "iterate" => "filter",
@@ -644,7 +644,7 @@ fn duplicates(
                     };
                     format!(
                         "{}.objects.{call}({})  # run once before the loop and reuse the result",
-                        class(&o.model),
+                        class(o.model),
                         kwargs(o.lookups.as_ref())
                     )
                 }
@@ -655,7 +655,7 @@ fn duplicates(
             };
             Some(Finding {
                 kind: "duplicate",
-                model: orm.map(|o| o.model.clone()),
+                model: orm.map(|o| o.model.to_string()),
                 field: None,
                 queries: members.len(),
                 callsite: callsite(store, first),
