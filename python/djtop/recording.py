@@ -32,28 +32,38 @@ def events(path):
 
 def inline(raw):
     """v1-form events from raw ones: defs resolved (per ``sid``) and dropped."""
-    defs = {}  # (sid, id) -> value
-    out = []
-    for event in raw:
-        kind = event.get("type")
-        if kind == "def":
-            for name in _DEF_KINDS:
-                if name in event:
-                    defs[(event["sid"], event["id"])] = event[name]
-                    break
-            continue
-        if kind == "query":
-            event = dict(event)
-            sid = event.get("sid")
-            for ref, field in _REFS:
-                if ref in event:
-                    key = (sid, event.pop(ref))
-                    if key not in defs:
-                        raise UndefinedReference(f"{ref} {key[1]} of sid {sid}: no def before it")
-                    event[field] = copy.deepcopy(defs[key])  # each event its own copy
-            if "ts_ns" in event:
-                event["ts"] = event.pop("ts_ns") / 1e9
-            if "dur_ns" in event:
-                event["ms"] = event.pop("dur_ns") / 1e6
-        out.append(event)
-    return out
+    return Resolver().inline(raw)
+
+
+class Resolver:
+    """``inline`` for a stream read piece by piece: remembers the defs seen so far."""
+
+    def __init__(self):
+        self.defs = {}  # (sid, id) -> value
+
+    def inline(self, raw):
+        defs = self.defs
+        out = []
+        for event in raw:
+            kind = event.get("type")
+            if kind == "def":
+                for name in _DEF_KINDS:
+                    if name in event:
+                        defs[(event["sid"], event["id"])] = event[name]
+                        break
+                continue
+            if kind == "query":
+                event = dict(event)
+                sid = event.get("sid")
+                for ref, field in _REFS:
+                    if ref in event:
+                        key = (sid, event.pop(ref))
+                        if key not in defs:
+                            raise UndefinedReference(f"{ref} {key[1]} of sid {sid}: no def")
+                        event[field] = copy.deepcopy(defs[key])  # each event its own copy
+                if "ts_ns" in event:
+                    event["ts"] = event.pop("ts_ns") / 1e9
+                if "dur_ns" in event:
+                    event["ms"] = event.pop("dur_ns") / 1e6
+            out.append(event)
+        return out

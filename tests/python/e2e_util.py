@@ -170,20 +170,14 @@ class Server:
 
 
 def read_events(path):
-    """A recording's events, v2 references resolved (djtop.recording), tolerating the half
-    line a running recorder may have written last."""
+    """A recording's events, v2 references resolved (djtop.recording). The file is read in one
+    go and a last line without its newline (a running recorder's write in progress) is left
+    for the next read."""
     if not path.exists():
         return []
-    raw = []
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                try:
-                    raw.append(json.loads(line))
-                except ValueError:
-                    if line.endswith("\n"):
-                        raise
-    return recording.inline(raw)
+    text = path.read_text()
+    lines = text.split("\n")[:-1]  # after the last newline: incomplete, or nothing
+    return recording.inline([json.loads(line) for line in lines if line.strip()])
 
 
 def requests_by_ref(events, param="e2e"):

@@ -14,7 +14,7 @@ import subprocess
 import threading
 
 import pytest
-from djtop import explain
+from djtop import explain, recording
 from djtop_testutil import HERE, example_shapes, python_command, run_python, wait_until
 from explainproj.servers import missing
 
@@ -145,6 +145,7 @@ class StandIn:
         self.sock.listen(1)
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.events = []
+        self._resolve = recording.Resolver()  # the shim sends protocol v2: defs, then ids
         self.conn = None
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -157,7 +158,8 @@ class StandIn:
                 return
             buf += data
             *lines, buf = buf.split(b"\n")
-            self.events.extend(json.loads(line) for line in lines if line)
+            raw = [json.loads(line) for line in lines if line]
+            self.events.extend(self._resolve.inline(raw))
 
     def send(self, obj):
         self.conn.sendall((obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n")

@@ -270,5 +270,5 @@ def test_recording_inline_resolves_defs_per_process_and_names_a_missing_one():
     assert first == {"type": "query", "sid": "a" * 16, "sql": "SELECT 1",
                      "stack": [["app/v.py", 3, "f"]], "ts": 1.5, "ms": 2.5}  # fmt: skip
     assert second["sql"] == "SELECT 2" and second["ts"] == 2.0 and second["ms"] == 1.0
-    with pytest.raises(recording.UndefinedReference, match="sql_id 9"):
+    with pytest.raises(recording.UndefinedReference, match="sql_id 9 of sid"):
         recording.inline([{"type": "query", "sid": "a" * 16, "sql_id": 9}])
