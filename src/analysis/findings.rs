@@ -234,6 +234,8 @@ pub(super) struct RelGroup {
     pub key: RelKey,
     pub leaf: Rel,
     pub members: Vec<QueryId>,
+    /// SQL time of the members, summed in execution order.
+    pub ms: f64,
 }
 
 /// What each relation is (fk, m2m…), by (model, field), from every attributed query seen:
@@ -321,7 +323,13 @@ pub(super) fn finish_relations(
         if count < config.min_repeats {
             continue;
         }
-        let members = merged[i].take().unwrap_or_else(|| g.members.clone());
+        let (members, ms) = match merged[i].take() {
+            Some(m) => {
+                let ms = m.iter().map(|&q| store.queries[q].ms).sum();
+                (m, ms)
+            }
+            None => (g.members.clone(), g.ms),
+        };
         let path = &g.key.path;
         let joined = path
             .iter()
@@ -429,7 +437,6 @@ pub(super) fn finish_relations(
             }
             _ => inner,
         };
-        let ms = members.iter().map(|&q| store.queries[q].ms).sum();
         out.push(Finding {
             kind,
             model: Some(first.model.clone()),
@@ -464,12 +471,13 @@ pub(super) fn get_by_pk<'s>(store: &'s Store, q: &Query) -> Option<&'s str> {
 }
 
 /// `.get(pk=…)` in a loop: the members of one (model, fingerprint, call site) group, in
-/// execution order; `distinct`: their params are not all the same.
+/// execution order (`ms`: their SQL time, summed in that order); `distinct`: their params are
+/// not all the same.
 pub(super) fn get_per_row(
     store: &Store,
     model: &str,
     frame: Option<&Frame>,
-    members: Vec<QueryId>,
+    (members, ms): (Vec<QueryId>, f64),
     distinct: bool,
     config: Config,
 ) -> Option<Finding> {
@@ -498,7 +506,7 @@ pub(super) fn get_per_row(
         queries: members.len(),
         callsite: site,
         queryset: None,
-        ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+        ms,
         members,
     })
 }
@@ -522,11 +530,11 @@ pub(super) fn insert_table(sql: &str) -> Option<&str> {
 }
 
 /// The same INSERT, row by row: the members of one (fingerprint, call site) group of
-/// single-row INSERTs, in execution order.
+/// single-row INSERTs, in execution order (`ms`: their SQL time, summed in that order).
 pub(super) fn repeated_write(
     store: &Store,
     frame: Option<&Frame>,
-    members: Vec<QueryId>,
+    (members, ms): (Vec<QueryId>, f64),
     config: Config,
 ) -> Option<Finding> {
     if members.len() < config.min_repeats {
@@ -558,7 +566,7 @@ pub(super) fn repeated_write(
         queries: members.len(),
         callsite: frame.map(site),
         queryset: None,
-        ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+        ms,
         members,
     })
 }

@@ -63,6 +63,7 @@ struct Keyed {
     model: u32,
     frame: u32,
     members: Vec<QueryId>,
+    ms: f64,
     /// Not every member has the first member's params.
     distinct: bool,
 }
@@ -281,7 +282,9 @@ impl RequestAnalysis {
                 group
             };
             if group != NONE {
-                self.rels[group as usize].members.push(id);
+                let g = &mut self.rels[group as usize];
+                g.members.push(id);
+                g.ms += q.ms;
             }
         }
 
@@ -427,6 +430,7 @@ impl RequestAnalysis {
                         key,
                         leaf: rel.clone(),
                         members: Vec::new(),
+                        ms: 0.0,
                     });
                     g
                 }
@@ -520,7 +524,7 @@ impl RequestAnalysis {
                 store,
                 &self.models[g.model as usize],
                 self.frames[g.frame as usize].as_ref(),
-                g.members.clone(),
+                (g.members.clone(), g.ms),
                 g.distinct,
                 config,
             ));
@@ -529,7 +533,7 @@ impl RequestAnalysis {
             out.extend(findings::repeated_write(
                 store,
                 self.frames[g.frame as usize].as_ref(),
-                g.members.clone(),
+                (g.members.clone(), g.ms),
                 config,
             ));
         }
@@ -587,6 +591,7 @@ fn add_keyed<K: std::hash::Hash + Eq>(
             model,
             frame,
             members: vec![id],
+            ms: store.queries[id].ms,
             distinct: false,
         });
         return;
@@ -596,6 +601,7 @@ fn add_keyed<K: std::hash::Hash + Eq>(
         group.distinct = true;
     }
     group.members.push(id);
+    group.ms += store.queries[id].ms;
 }
 
 #[cfg(test)]

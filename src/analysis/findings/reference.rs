@@ -34,10 +34,12 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
                 key,
                 leaf: rel.clone(),
                 members: Vec::new(),
+                ms: 0.0,
             });
             groups.len() - 1
         });
         groups[at].members.push(id);
+        groups[at].ms += q.ms;
     }
     finish_relations(store, &groups, &kinds, config)
 }
@@ -73,7 +75,15 @@ fn get_per_row_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<F
     .into_iter()
     .filter_map(|((model, _, frame), members)| {
         let distinct: HashSet<&str> = members.iter().map(|&q| &*store.queries[q].params).collect();
-        get_per_row(store, model, frame, members, distinct.len() > 1, config)
+        let ms = members.iter().map(|&q| store.queries[q].ms).sum();
+        get_per_row(
+            store,
+            model,
+            frame,
+            (members, ms),
+            distinct.len() > 1,
+            config,
+        )
     })
     .collect()
 }
@@ -84,7 +94,10 @@ fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Findin
             .then(|| (store.fingerprint_id(q), store.stack(q).first()))
     })
     .into_iter()
-    .filter_map(|((_, frame), members)| repeated_write(store, frame, members, config))
+    .filter_map(|((_, frame), members)| {
+        let ms = members.iter().map(|&q| store.queries[q].ms).sum();
+        repeated_write(store, frame, (members, ms), config)
+    })
     .collect()
 }
 
