@@ -86,9 +86,17 @@ impl Sort {
 /// A filtered list, valid for one (store generation, filter text, view).
 type ListCache = ((u64, String, View), std::rc::Rc<Vec<usize>>);
 
-/// A request's analysis and what the panels show of it, for one (query count, last query).
+/// Queries analysed per frame at most (~5 ms): a bigger request is analysed over several frames
+/// rather than blocking one (a 100,000-query request still takes one).
+pub const ANALYSIS_BUDGET: usize = 120_000;
+
+/// A request's analysis and what the panels show of it.
 struct Analysed {
-    key: (usize, Option<QueryId>),
+    /// (query count, last query) the views are complete for; `None` while the analysis is
+    /// spread over frames.
+    key: Option<(usize, Option<QueryId>)>,
+    /// Queries the views are built from.
+    analysed: usize,
     /// Kept while the request may still grow; an ended request keeps only its views (if it
     /// grows after all, it is analysed again from scratch).
     analysis: Option<RequestAnalysis>,
@@ -99,20 +107,15 @@ struct Analysed {
 }
 
 impl Analysed {
-    fn new(
-        store: &Store,
-        analysis: RequestAnalysis,
-        config: Config,
-        key: (usize, Option<QueryId>),
-    ) -> Self {
-        let id = analysis.request();
+    fn new(store: &Store, analysis: RequestAnalysis, config: Config, keep: bool) -> Self {
         Self {
-            key,
+            key: None,
+            analysed: analysis.analysed(),
             summary: analysis.summary(store),
             findings: std::rc::Rc::new(analysis.findings(store, config)),
             callsites: std::rc::Rc::new(analysis.callsites()),
             shapes: std::rc::Rc::new(analysis.shape_counts()),
-            analysis: (!store.requests[id].ended).then_some(analysis),
+            analysis: keep.then_some(analysis),
         }
     }
 }
@@ -217,6 +220,10 @@ pub struct App {
     pub quit: bool,
     /// Per request: its analysis, extended as queries arrive, and the views built from it.
     analyses: HashMap<RequestId, Analysed>,
+    /// Queries the analysis may read per frame (or key): [`ANALYSIS_BUDGET`].
+    pub analysis_budget: usize,
+    /// What is left of it in this frame.
+    budget: usize,
     /// Plans asked for, per (query, ANALYZE): answered, failed or still awaited.
     pub plans: HashMap<(QueryId, bool), PlanState>,
     next_plan_id: u64,
@@ -260,6 +267,8 @@ impl App {
             color,
             quit: false,
             analyses: HashMap::new(),
+            analysis_budget: ANALYSIS_BUDGET,
+            budget: ANALYSIS_BUDGET,
             plans: HashMap::new(),
             next_plan_id: 0,
             plan_ui: PlanUi::default(),
@@ -270,21 +279,53 @@ impl App {
 
     /// The analysis of a request and its views, brought up to date: only the queries that
     /// arrived since the last call are analysed, and the views are rebuilt only when there
-    /// were some.
+    /// were some. At most [`ANALYSIS_BUDGET`] queries are analysed per frame (or key): a
+    /// request bigger than that is analysed over several frames, its views showing the part
+    /// analysed so far and the status line the progress.
     fn analysed(&mut self, id: RequestId) -> &Analysed {
         let req = &self.store.requests[id];
         let key = (req.queries.len(), req.queries.last().copied());
-        let fresh = self.analyses.get(&id).is_some_and(|a| a.key == key);
-        if !fresh {
-            let old = self.analyses.remove(&id);
-            let mut analysis = old
-                .and_then(|a| a.analysis)
-                .unwrap_or_else(|| RequestAnalysis::new(id));
-            analysis.update(&self.store);
-            let a = Analysed::new(&self.store, analysis, self.config, key);
-            self.analyses.insert(id, a);
+        let ended = req.ended;
+        if self.analyses.get(&id).is_some_and(|a| a.key == Some(key)) {
+            return &self.analyses[&id];
         }
+        let mut old = self.analyses.remove(&id);
+        let mut analysis = old
+            .as_mut()
+            .and_then(|a| a.analysis.take())
+            .unwrap_or_else(|| RequestAnalysis::new(id));
+        let n = analysis.update_at_most(&self.store, self.budget);
+        self.budget -= n;
+        let done = analysis.analysed() == key.0;
+        let a = match old {
+            // Out of budget this frame: the views of the part analysed so far stand.
+            Some(mut a) if n == 0 && !done && a.analysed == analysis.analysed() => {
+                a.analysis = Some(analysis);
+                a
+            }
+            _ => {
+                // Kept while the request may still grow, or is not analysed to the end yet.
+                let keep = !ended || !done;
+                let mut a = Analysed::new(&self.store, analysis, self.config, keep);
+                a.key = done.then_some(key);
+                a
+            }
+        };
+        self.analyses.insert(id, a);
         &self.analyses[&id]
+    }
+
+    /// A request whose analysis is spread over frames: (analysed, total) queries of the one
+    /// furthest from done. The terminal loop redraws while there is one.
+    pub fn analysing(&self) -> Option<(usize, usize)> {
+        self.analyses
+            .iter()
+            .filter(|(_, a)| a.key.is_none())
+            .filter_map(|(&id, a)| {
+                let total = self.store.requests.get(id)?.queries.len();
+                (a.analysed < total).then_some((a.analysed, total))
+            })
+            .min_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)))
     }
 
     /// Call sites of a request.
@@ -464,6 +505,7 @@ impl App {
     }
 
     pub fn handle_key(&mut self, key: KeyEvent, page: usize) {
+        self.budget = self.analysis_budget;
         if self.help {
             // j/k scroll the help on a small terminal; any other key closes it; q still quits.
             match key.code {
@@ -922,6 +964,7 @@ fn distance(n: usize, page: usize) -> isize {
 pub fn draw(frame: &mut Frame, app: &mut App) {
     // Each list panel says where its rows are; anything else takes no clicks.
     app.hit = None;
+    app.budget = app.analysis_budget;
     let [title, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -1041,6 +1084,12 @@ fn status_line(app: &App) -> Line<'static> {
         spans.push(Span::styled(
             format!(" PAUSED, {} events waiting ", app.waiting),
             st.bad,
+        ));
+    }
+    if let Some((done, total)) = app.analysing() {
+        spans.push(Span::styled(
+            format!(" analysing… {}% ", done * 100 / total.max(1)),
+            st.warn,
         ));
     }
     let drop_style = if dropped > 0 { st.bad } else { st.dim };
