@@ -550,9 +550,11 @@ impl RequestAnalysis {
             .collect();
         if !candidates.is_empty() {
             let ids = &store.requests[self.request].queries[..self.done];
-            // Query ids of a request ascend: a bitmap over its id range.
-            let lo = ids[0];
-            let mut explained = vec![0u64; (ids[ids.len() - 1] - lo) / 64 + 1];
+            // A bitmap over the request's id range (its ids ascend as the store appends, but
+            // do not rely on it).
+            let lo = ids.iter().copied().min().unwrap_or(0);
+            let hi = ids.iter().copied().max().unwrap_or(0);
+            let mut explained = vec![0u64; (hi - lo) / 64 + 1];
             for f in &out {
                 for &m in &f.members {
                     explained[(m - lo) / 64] |= 1 << ((m - lo) % 64);

@@ -102,7 +102,9 @@ struct Analysed {
     analysis: Option<RequestAnalysis>,
     summary: Summary,
     findings: std::rc::Rc<Vec<Finding>>,
-    callsites: std::rc::Rc<Vec<Callsite>>,
+    /// Built on first use while the analysis is kept (the request and query lists never
+    /// need them), at once when it is dropped.
+    callsites: Option<std::rc::Rc<Vec<Callsite>>>,
     shapes: std::rc::Rc<FxHashMap<u32, usize>>,
 }
 
@@ -113,7 +115,7 @@ impl Analysed {
             analysed: analysis.analysed(),
             summary: analysis.summary(store),
             findings: std::rc::Rc::new(analysis.findings(store, config)),
-            callsites: std::rc::Rc::new(analysis.callsites()),
+            callsites: (!keep).then(|| std::rc::Rc::new(analysis.callsites())),
             shapes: std::rc::Rc::new(analysis.shape_counts()),
             analysis: keep.then_some(analysis),
         }
@@ -330,7 +332,17 @@ impl App {
 
     /// Call sites of a request.
     pub fn callsites(&mut self, id: RequestId) -> std::rc::Rc<Vec<Callsite>> {
-        self.analysed(id).callsites.clone()
+        self.analysed(id);
+        let a = self.analyses.get_mut(&id).expect("just analysed");
+        a.callsites
+            .get_or_insert_with(|| {
+                let analysis = a
+                    .analysis
+                    .as_ref()
+                    .expect("kept until its call sites are built");
+                std::rc::Rc::new(analysis.callsites())
+            })
+            .clone()
     }
 
     /// Findings of a request.
@@ -1049,7 +1061,7 @@ fn breadcrumbs(app: &App) -> Line<'static> {
             View::Members(r, Group::Callsite(i)) => app
                 .analyses
                 .get(&r)
-                .and_then(|a| a.callsites.get(i))
+                .and_then(|a| a.callsites.as_ref()?.get(i))
                 .and_then(|c| c.frame.as_ref())
                 .map(|f| format!("{}:{}", f.file(), f.line()))
                 .unwrap_or_else(|| "no app frame".to_owned()),
