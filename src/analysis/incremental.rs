@@ -18,6 +18,7 @@
 //! cache, because an N+1 repeats one SQL text, stack and `rel`) and one hash of the params text;
 //! no allocation except amortised pushes.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::Hasher;
 
@@ -29,6 +30,15 @@ use crate::protocol::Frame;
 use crate::store::{Query, QueryId, RequestId, Store};
 
 const NONE: u32 = u32::MAX;
+/// A `dup_index` value naming the request position of a statement seen once (no group yet).
+const SINGLE: u32 = 1 << 31;
+
+/// Bits of the duplicate-key hash used; the tests keep 4 so that different statements collide
+/// all the time and the collision chains are exercised.
+#[cfg(not(test))]
+const HASH_MASK: u32 = u32::MAX;
+#[cfg(test)]
+const HASH_MASK: u32 = 0xF;
 
 /// What the rules need to know about one SQL text, looked up once per distinct text.
 #[derive(Debug, Clone, Copy)]
@@ -45,8 +55,9 @@ struct Tally {
     ms: f64,
 }
 
-/// Queries with the same SQL and params. Members are a chain of request positions (`next`), so
-/// a request of 100,000 distinct statements allocates no list per statement.
+/// Queries with the same SQL and params, made when a second one (or a colliding key) arrives.
+/// Members are a chain of request positions (`dup_next`), so a request of 100,000 distinct
+/// statements allocates no list per statement.
 #[derive(Debug, Clone)]
 struct DupGroup {
     /// First member's request position (its SQL and params are the group's).
@@ -89,8 +100,9 @@ pub struct RequestAnalysis {
     similar_index: FxHashMap<u32, u32>,
     similar_queries: usize,
 
-    /// 32-bit hash of (SQL id, params) → first group with that hash (a small table: 100,000
-    /// distinct statements are common, in an N+1).
+    /// 32-bit hash of (SQL id, params) → the first group with that hash, or (`SINGLE`) the
+    /// position of the one statement seen with it (a small table: 100,000 distinct statements
+    /// are common, in an N+1).
     dup_index: FxHashMap<u32, u32>,
     dups: Vec<DupGroup>,
     /// Per request position: the next member of its duplicate group (`NONE`: the last).
@@ -227,7 +239,6 @@ impl RequestAnalysis {
         if self.done == 0 {
             // From scratch: size the per-query tables once.
             self.dup_index.reserve(new);
-            self.dups.reserve(new);
         }
         self.dup_next.reserve(new);
         for pos in self.done..end {
@@ -349,33 +360,53 @@ impl RequestAnalysis {
         let mut h = FxHasher::default();
         h.write_u32(q.sql);
         h.write(q.params.as_bytes());
-        let hash = (h.finish() >> 32) as u32;
+        let hash = (h.finish() >> 32) as u32 & HASH_MASK;
         self.dup_next.push(NONE);
-        let fresh = self.dups.len() as u32;
-        let mut g = *self.dup_index.entry(hash).or_insert(fresh);
-        if g != fresh {
-            loop {
-                let group = &self.dups[g as usize];
-                let rep = &store.queries[ids[group.first as usize]];
-                if rep.sql == q.sql && rep.params == q.params {
-                    break;
-                }
-                if group.collide == NONE {
-                    self.dups[g as usize].collide = fresh;
-                    g = fresh;
-                    break;
-                }
-                g = group.collide;
+        let same = |p: u32| {
+            let rep = &store.queries[ids[p as usize]];
+            rep.sql == q.sql && rep.params == q.params
+        };
+        let slot = match self.dup_index.entry(hash) {
+            // Most statements of an N+1 are seen once: no group until a second one.
+            Entry::Vacant(e) => {
+                e.insert(pos | SINGLE);
+                return;
             }
-        }
-        if g == fresh {
-            self.dups.push(DupGroup {
-                first: pos,
-                last: pos,
-                count: 1,
-                collide: NONE,
-            });
-            return;
+            Entry::Occupied(mut e) => {
+                let slot = *e.get();
+                if slot & SINGLE != 0 {
+                    // Now a group: of two members, or of one that another key collides with.
+                    let first = slot & !SINGLE;
+                    let g = self.dups.len() as u32;
+                    e.insert(g);
+                    self.dups.push(DupGroup {
+                        first,
+                        last: first,
+                        count: 1,
+                        collide: NONE,
+                    });
+                }
+                *e.get()
+            }
+        };
+        let mut g = slot;
+        loop {
+            let group = &self.dups[g as usize];
+            if same(group.first) {
+                break;
+            }
+            if group.collide == NONE {
+                let fresh = self.dups.len() as u32;
+                self.dups[g as usize].collide = fresh;
+                self.dups.push(DupGroup {
+                    first: pos,
+                    last: pos,
+                    count: 1,
+                    collide: NONE,
+                });
+                return;
+            }
+            g = group.collide;
         }
         let group = &mut self.dups[g as usize];
         let last = group.last;
@@ -480,8 +511,9 @@ impl RequestAnalysis {
     /// Groups of identical statements with more than one member: most members first, ties by
     /// time, then in order of first appearance (as [`super::duplicate_groups`]).
     pub fn duplicate_groups(&self, store: &Store) -> Vec<Group> {
+        // In order of first appearance (groups are made when a second member arrives).
         let mut multi = self.dup_multi.clone();
-        multi.sort_unstable();
+        multi.sort_unstable_by_key(|&g| self.dups[g as usize].first);
         let mut out: Vec<Group> = multi
             .iter()
             .map(|&g| {

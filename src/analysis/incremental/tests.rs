@@ -166,6 +166,7 @@ fn reference_callsites(store: &Store, request: RequestId) -> Vec<Callsite> {
 #[test]
 fn incremental_equals_from_scratch_for_random_splits() {
     let rels = rels();
+    let mut kinds = std::collections::BTreeSet::new();
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let config = Config {
@@ -206,6 +207,7 @@ fn incremental_equals_from_scratch_for_random_splits() {
         for a in &mut analyses {
             a.update(&store);
             assert_same(&store, a, config, &format!("seed {seed}"));
+            kinds.extend(a.findings(&store, config).iter().map(|f| f.kind));
         }
         // `end` after the analysis: is_async is read when the findings are built.
         apply(
@@ -214,6 +216,17 @@ fn incremental_equals_from_scratch_for_random_splits() {
         );
         assert_same(&store, &analyses[0], config, &format!("seed {seed}, ended"));
     }
+    // Every rule had something to find (and duplicates something left to report).
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "count_per_row",
+            "duplicate",
+            "get_per_row",
+            "n_plus_one",
+            "repeated_write"
+        ]
+    );
 }
 
 #[test]
