@@ -471,6 +471,13 @@ def tui_table(r):
                 c,
             ),
             (
+                "tui.frame.findings.100k.live",
+                "Findings panel while the 100k request grows",
+                f,
+                at_most(10),
+                c,
+            ),
+            (
                 "tui.key.filter.1m",
                 "Filter keystroke (`/`, request list), 1M queries stored",
                 "≤ 30 ms",

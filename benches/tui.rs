@@ -2,15 +2,13 @@
 //! with 1,000,000 stored queries, and with a single request of 100,000 queries; and the library
 //! side of start-up (load a small recording, App::new, first frame).
 //!
-//! "cold" is the first frame after the data changed (summaries and findings recomputed: what
-//! every frame costs while a request is still receiving queries); "warm" is a redraw with
-//! nothing new (a key press). `cargo bench --bench tui`. Sizes scale with DJTOP_BENCH_SCALE.
+//! "cold" is the first frame of a fresh App (the request analysed from scratch: what the first
+//! look at a request costs); "live" a frame after 1,000 more queries arrived for the open
+//! request (its analysis is extended, not redone); "warm" is a redraw with nothing new. `cargo bench --bench tui`. Sizes scale with DJTOP_BENCH_SCALE.
 
 mod common;
 
-use common::{
-    lines, median_of, medians, millis, recording, report, scaled, Gen, Sample, Shape, Timer,
-};
+use common::{lines, median_of, medians, millis, recording, report, scaled, Sample, Shape, Timer};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use djtop::analysis::Config;
 use djtop::protocol::parse_line;
@@ -140,9 +138,28 @@ fn main() {
     drop(store);
 
     // -- one request of 100,000 queries -----------------------------------------------------
-    let (bytes, _) = recording(1, 1, scaled(100_000) - 1, Shape::LazyFk);
-    let mut store = store_of(&bytes);
-    drop(bytes);
+    // Still running (no `end` yet), as while it is watched live; GROW more queries of the same
+    // N+1 are kept aside to arrive LIVE_STEP per frame.
+    let live_frames = 30;
+    let live_step = scaled(1000);
+    let (bytes, _) = recording(
+        1,
+        1,
+        scaled(100_000) - 1 + live_frames * live_step,
+        Shape::LazyFk,
+    );
+    let all: Vec<&[u8]> = lines(&bytes).collect();
+    // hello, defs, request, the list query, the loads…, end: everything up to the
+    // 100,000th query now, the rest (without the end) arrives while frames are drawn.
+    let mut store = Store::new();
+    let mut rest = all[..all.len() - 1].iter();
+    for l in rest.by_ref() {
+        store.apply(parse_line(l).unwrap());
+        if store.queries.len() == scaled(100_000) {
+            break;
+        }
+    }
+    let mut growth = rest;
     let n = store.queries.len();
     let big = 0;
     let label = format!("one request of {n} queries");
@@ -222,38 +239,42 @@ fn main() {
         "j/k in the 100k query list: handle_key + frame",
     );
 
-    // While the request is still running: one more query arrived since the last frame.
-    let sid = Gen::new(1).sid;
-    let mut live = Vec::new();
-    for i in 0..20u64 {
-        let line = format!(
-            r#"{{"type":"query","sid":"{sid}","rid":"{sid}-1","qid":{},"alias":"default","vendor":"postgresql","sql":"SELECT 1","params":[],"many":false,"ts":1763730001.5,"ms":0.05,"rows":1,"stack":[["blog/views.py",27,"book_list"]],"error":null}}"#,
-            10_000_000 + i
-        );
-        app.store.apply(parse_line(line.as_bytes()).unwrap());
-        live.push(frame(&mut terminal, &mut app));
-    }
+    // While the request is still running: LIVE_STEP more queries arrived since the last frame.
+    let mut live = |app: &mut App, terminal: &mut Terminal<TestBackend>| {
+        // Bring the caches up to date first: only the growth is timed.
+        frame(terminal, app);
+        let mut times = Vec::new();
+        for _ in 0..live_frames / 3 {
+            for _ in 0..live_step {
+                let l = growth.next().expect("enough growth");
+                app.store.apply(parse_line(l).unwrap());
+            }
+            times.push(frame(terminal, app));
+        }
+        medians(&times)
+    };
+    let t = live(&mut app, &mut terminal);
     show(
         "tui.frame.queries.100k.live",
-        medians(&live),
-        "query list while the request grows (caches invalid every frame)",
+        t,
+        &format!("query list while the request grows by {live_step} queries per frame"),
     );
     app.views.truncate(1);
-    let mut live = Vec::new();
-    for i in 0..20u64 {
-        let line = format!(
-            r#"{{"type":"query","sid":"{sid}","rid":"{sid}-1","qid":{},"alias":"default","vendor":"postgresql","sql":"SELECT 1","params":[],"many":false,"ts":1763730001.5,"ms":0.05,"rows":1,"stack":[["blog/views.py",27,"book_list"]],"error":null}}"#,
-            20_000_000 + i
-        );
-        app.store.apply(parse_line(line.as_bytes()).unwrap());
-        live.push(frame(&mut terminal, &mut app));
-    }
+    let t = live(&mut app, &mut terminal);
     show(
         "tui.frame.requests.100k.live",
-        medians(&live),
-        "request list while the 100k request grows",
+        t,
+        &format!("request list while the 100k request grows by {live_step} queries per frame"),
+    );
+    app.views.push(View::Findings(big));
+    let t = live(&mut app, &mut terminal);
+    show(
+        "tui.frame.findings.100k.live",
+        t,
+        &format!("findings panel while the 100k request grows by {live_step} queries per frame"),
     );
     drop(app);
+    drop(bytes);
 
     // -- start-up, library path: load a small recording, App::new, first frame --------------
     let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,11 @@
 //! out. Relation findings come from the shim's `rel` attribution (which lazy access ran the
 //! query and how its instance was loaded); ORM findings from `orm` and the SQL itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::protocol::{is_many_kind, Lookups, Origin, Rel};
+use crate::protocol::{is_many_kind, Frame, Lookups, Origin, Rel};
 use crate::store::{Query, QueryId, RequestId, Store};
 
 /// Thresholds; one place, documented in docs/n-plus-one.md.
@@ -49,20 +49,21 @@ pub struct Finding {
     pub members: Vec<QueryId>,
 }
 
-/// All findings of one request, most queries first.
+/// All findings of one request, most queries first. The request is analysed from scratch; the
+/// UI keeps a [`super::RequestAnalysis`] per request instead and extends it as queries arrive.
 pub fn findings(store: &Store, request: RequestId, config: Config) -> Vec<Finding> {
-    let ids = &store.requests[request].queries;
-    let mut out = relation_findings(store, ids, config);
-    out.extend(get_per_row(store, ids, config));
-    out.extend(repeated_writes(store, ids, config));
-    let explained: HashSet<QueryId> = out.iter().flat_map(|f| f.members.iter().copied()).collect();
-    out.extend(duplicates(store, ids, &explained, config));
+    let mut analysis = super::RequestAnalysis::new(request);
+    analysis.update(store);
+    analysis.findings(store, config)
+}
+
+/// Most queries first; ties in execution order of the first member (stable: the rules' order).
+pub(super) fn sort_findings(out: &mut [Finding]) {
     out.sort_by(|a, b| {
         b.queries
             .cmp(&a.queries)
             .then(a.members[0].cmp(&b.members[0]))
     });
-    out
 }
 
 /// `blog.Tag` → `Tag`.
@@ -70,7 +71,7 @@ fn class(label: &str) -> &str {
     label.rsplit('.').next().unwrap_or(label)
 }
 
-fn site(frame: &crate::protocol::Frame) -> String {
+pub(super) fn site(frame: &crate::protocol::Frame) -> String {
     format!("{}:{}", frame.file(), frame.line())
 }
 
@@ -128,14 +129,14 @@ fn kwargs(lookups: Option<&Lookups>) -> String {
 
 /// One step of a relation path: `instance_model.field`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Hop {
+pub(super) struct Hop {
     model: String,
     field: String,
 }
 
 /// Where a chain of lazy loads starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Root {
+pub(super) enum Root {
     /// A queryset evaluated at `site`.
     Queryset {
         model: String,
@@ -219,7 +220,7 @@ fn chain(rel: &Rel) -> (Vec<Hop>, Root) {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct RelKey {
+pub(super) struct RelKey {
     root: Root,
     path: Vec<Hop>,
     /// `load`/`all` merge into chains; `count`, `filter`… stay apart.
@@ -227,62 +228,54 @@ struct RelKey {
     lookups: Option<Lookups>,
 }
 
-struct RelGroup {
-    key: RelKey,
-    leaf: Rel,
-    members: Vec<QueryId>,
+/// Queries run by one relation path (one [`RelKey`]), in execution order.
+#[derive(Debug, Clone)]
+pub(super) struct RelGroup {
+    pub key: RelKey,
+    pub leaf: Rel,
+    pub members: Vec<QueryId>,
+    /// SQL time of the members, summed in execution order.
+    pub ms: f64,
 }
 
-fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
-    // What each relation is (fk, m2m…), from every attributed query seen: intermediate hops of
-    // a chain carry only model and field.
-    let mut kinds: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
-    let mut groups: Vec<RelGroup> = Vec::new();
-    let mut index: HashMap<RelKey, usize> = HashMap::new();
-    // An N+1 repeats one interned `rel` thousands of times: derive its chain and group once
-    // per distinct rel (None: a single object's loads, no group).
-    let mut by_rel: HashMap<u32, Option<usize>> = HashMap::new();
-    for &id in ids {
-        let q = &store.queries[id];
-        let Some(rel_id) = q.rel else { continue };
-        if let Some(&group) = by_rel.get(&rel_id) {
-            if let Some(at) = group {
-                groups[at].members.push(id);
-            }
-            continue;
-        }
-        let rel = store.rel(q).expect("an interned rel");
-        kinds
-            .entry((rel.model.clone(), rel.field.clone()))
-            .or_insert_with(|| (rel.shape().to_owned(), rel.target.clone()));
-        let (path, root) = chain(rel);
-        if root == Root::Single {
-            by_rel.insert(rel_id, None);
-            continue;
-        }
-        let op = match rel.op.as_str() {
-            "load" | "all" => "load".to_owned(),
-            other => other.to_owned(),
-        };
-        let key = RelKey {
-            root,
-            path,
-            op,
-            lookups: rel.lookups.clone(),
-        };
-        let at = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push(RelGroup {
-                key,
-                leaf: rel.clone(),
-                members: Vec::new(),
-            });
-            groups.len() - 1
-        });
-        by_rel.insert(rel_id, Some(at));
-        groups[at].members.push(id);
-    }
+/// What each relation is (fk, m2m…), by (model, field), from every attributed query seen:
+/// intermediate hops of a chain carry only model and field. The first seen wins.
+pub(super) type Kinds = HashMap<(String, String), (String, Option<String>)>;
 
+pub(super) fn note_kind(kinds: &mut Kinds, rel: &Rel) {
+    kinds
+        .entry((rel.model.clone(), rel.field.clone()))
+        .or_insert_with(|| (rel.shape().to_owned(), rel.target.clone()));
+}
+
+/// The group key of a relation; `None` for a single object's lazy loads (not an N+1).
+pub(super) fn relation_key(rel: &Rel) -> Option<RelKey> {
+    let (path, root) = chain(rel);
+    if root == Root::Single {
+        return None;
+    }
+    let op = match rel.op.as_str() {
+        "load" | "all" => "load".to_owned(),
+        other => other.to_owned(),
+    };
+    Some(RelKey {
+        root,
+        path,
+        op,
+        lookups: rel.lookups.clone(),
+    })
+}
+
+/// Relation findings from the groups (in order of first appearance) and the kinds seen.
+pub(super) fn finish_relations(
+    store: &Store,
+    groups: &[RelGroup],
+    kinds: &Kinds,
+    config: Config,
+) -> Vec<Finding> {
     // A chain is one finding with its longest path: fold `author` into `author__profile`.
+    // `merged[i]`: group i's members once others were folded into it (else its own).
+    let mut merged: Vec<Option<Vec<QueryId>>> = vec![None; groups.len()];
     let mut absorbed = vec![false; groups.len()];
     for i in 0..groups.len() {
         if groups[i].key.op != "load" {
@@ -298,9 +291,12 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
                 && b.path.starts_with(&a.path)
         });
         if let Some(j) = longer {
-            let members = std::mem::take(&mut groups[i].members);
-            groups[j].members.extend(members);
-            groups[j].members.sort_unstable();
+            let members = merged[i]
+                .take()
+                .unwrap_or_else(|| groups[i].members.clone());
+            let into = merged[j].get_or_insert_with(|| groups[j].members.clone());
+            into.extend(members);
+            into.sort_unstable();
             absorbed[i] = true;
         }
     }
@@ -322,10 +318,18 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
     };
 
     let mut out = Vec::new();
-    for (g, _) in groups.iter().zip(&absorbed).filter(|(_, a)| !**a) {
-        if g.members.len() < config.min_repeats {
+    for (i, g) in groups.iter().enumerate().filter(|&(i, _)| !absorbed[i]) {
+        let count = merged[i].as_ref().unwrap_or(&g.members).len();
+        if count < config.min_repeats {
             continue;
         }
+        let (members, ms) = match merged[i].take() {
+            Some(m) => {
+                let ms = m.iter().map(|&q| store.queries[q].ms).sum();
+                (m, ms)
+            }
+            None => (g.members.clone(), g.ms),
+        };
         let path = &g.key.path;
         let joined = path
             .iter()
@@ -433,18 +437,17 @@ fn relation_findings(store: &Store, ids: &[QueryId], config: Config) -> Vec<Find
             }
             _ => inner,
         };
-        let ms = g.members.iter().map(|&q| store.queries[q].ms).sum();
         out.push(Finding {
             kind,
             model: Some(first.model.clone()),
             field: Some(first.field.clone()),
-            queries: g.members.len(),
-            callsite: callsite(store, &store.queries[g.members[0]]),
+            queries: members.len(),
+            callsite: callsite(store, &store.queries[members[0]]),
             queryset: g.key.root.site(),
             fix,
-            title: format!("{title}: {} queries", g.members.len()),
+            title: format!("{title}: {} queries", members.len()),
             ms,
-            members: g.members.clone(),
+            members,
         });
     }
     out
@@ -460,87 +463,56 @@ fn is_pk_lookup(lookups: &Lookups) -> bool {
             .all(|(k, _)| matches!(k.as_str(), "pk" | "id" | "pk__exact" | "id__exact"))
 }
 
-/// Queries grouped by `key` (`None` leaves a query out), groups in order of first appearance.
-fn group_in_order<'s, K: Eq + std::hash::Hash>(
-    store: &'s Store,
-    ids: &[QueryId],
-    mut key: impl FnMut(&'s Query, QueryId) -> Option<K>,
-) -> Vec<(K, Vec<QueryId>)> {
-    let mut index: HashMap<K, usize> = HashMap::new();
-    let mut groups: Vec<(Option<K>, Vec<QueryId>)> = Vec::new();
-    for &id in ids {
-        let Some(k) = key(&store.queries[id], id) else {
-            continue;
-        };
-        match index.get(&k) {
-            Some(&i) => groups[i].1.push(id),
-            None => {
-                groups.push((None, vec![id]));
-                index.insert(k, groups.len() - 1);
-            }
-        }
-    }
-    for (k, i) in index {
-        groups[i].0 = Some(k);
-    }
-    groups
-        .into_iter()
-        .map(|(k, members)| (k.expect("every group has its key"), members))
-        .collect()
+/// The model of a `.get(pk=…)` outside a lazy relation access: candidates for `get_per_row`.
+pub(super) fn get_by_pk<'s>(store: &'s Store, q: &Query) -> Option<&'s str> {
+    let orm = store.orm(q).filter(|_| q.rel.is_none())?;
+    (orm.op == "get" && orm.lookups.as_ref().is_some_and(is_pk_lookup))
+        .then_some(orm.model.as_str())
 }
 
-/// `.get(pk=…)` in a loop.
-fn get_per_row(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
-    group_in_order(store, ids, |q, _| {
-        let orm = store.orm(q).filter(|_| q.rel.is_none())?;
-        if orm.op != "get" || !orm.lookups.as_ref().is_some_and(is_pk_lookup) {
-            return None;
-        }
-        // References, not strings: this runs for every query of the request.
-        Some((
-            orm.model.as_str(),
-            store.fingerprint_id(q),
-            store.stack(q).first(),
-        ))
+/// `.get(pk=…)` in a loop: the members of one (model, fingerprint, call site) group, in
+/// execution order (`ms`: their SQL time, summed in that order); `distinct`: their params are
+/// not all the same.
+pub(super) fn get_per_row(
+    store: &Store,
+    model: &str,
+    frame: Option<&Frame>,
+    (members, ms): (Vec<QueryId>, f64),
+    distinct: bool,
+    config: Config,
+) -> Option<Finding> {
+    if members.len() < config.min_repeats || !distinct {
+        return None;
+    }
+    let site = frame.map(self::site);
+    let model = model.to_owned();
+    // In an async view the sync in_bulk raises SynchronousOnlyOperation.
+    let is_async = store.requests[store.queries[members[0]].request].is_async;
+    let fix = if is_async {
+        format!("await {}.objects.ain_bulk(ids)", class(&model))
+    } else {
+        format!("{}.objects.in_bulk(ids)", class(&model))
+    };
+    Some(Finding {
+        kind: "get_per_row",
+        fix,
+        title: format!(
+            "{}.objects.get(pk=…) once per row: {} queries",
+            class(&model),
+            members.len()
+        ),
+        model: Some(model),
+        field: None,
+        queries: members.len(),
+        callsite: site,
+        queryset: None,
+        ms,
+        members,
     })
-    .into_iter()
-    .filter_map(|(key, members)| {
-        let distinct: HashSet<&str> = members.iter().map(|&q| &*store.queries[q].params).collect();
-        if members.len() < config.min_repeats || distinct.len() < 2 {
-            return None;
-        }
-        let (model, _, frame) = key;
-        let site = frame.map(self::site);
-        let model = model.to_owned();
-        // In an async view the sync in_bulk raises SynchronousOnlyOperation.
-        let is_async = store.requests[store.queries[members[0]].request].is_async;
-        let fix = if is_async {
-            format!("await {}.objects.ain_bulk(ids)", class(&model))
-        } else {
-            format!("{}.objects.in_bulk(ids)", class(&model))
-        };
-        Some(Finding {
-            kind: "get_per_row",
-            fix,
-            title: format!(
-                "{}.objects.get(pk=…) once per row: {} queries",
-                class(&model),
-                members.len()
-            ),
-            model: Some(model),
-            field: None,
-            queries: members.len(),
-            callsite: site,
-            queryset: None,
-            ms: members.iter().map(|&q| store.queries[q].ms).sum(),
-            members,
-        })
-    })
-    .collect()
 }
 
 /// The table of `INSERT INTO "t"` / `INSERT INTO t` / `` INSERT INTO `t` ``.
-fn insert_table(sql: &str) -> Option<&str> {
+pub(super) fn insert_table(sql: &str) -> Option<&str> {
     let s = sql.trim_start();
     let rest = s
         .get(..12)
@@ -557,51 +529,49 @@ fn insert_table(sql: &str) -> Option<&str> {
     inner.find(close).map(|end| &inner[..end])
 }
 
-/// The same INSERT, row by row.
-fn repeated_writes(store: &Store, ids: &[QueryId], config: Config) -> Vec<Finding> {
-    group_in_order(store, ids, |q, _| {
-        (!q.many && insert_table(store.sql(q)).is_some())
-            .then(|| (store.fingerprint_id(q), store.stack(q).first()))
+/// The same INSERT, row by row: the members of one (fingerprint, call site) group of
+/// single-row INSERTs, in execution order (`ms`: their SQL time, summed in that order).
+pub(super) fn repeated_write(
+    store: &Store,
+    frame: Option<&Frame>,
+    (members, ms): (Vec<QueryId>, f64),
+    config: Config,
+) -> Option<Finding> {
+    if members.len() < config.min_repeats {
+        return None;
+    }
+    let first = &store.queries[members[0]];
+    let table = insert_table(store.sql(first)).unwrap_or_default();
+    let process = &store.processes[store.requests[first.request].process];
+    let model = store
+        .orm(first)
+        .map(|o| o.model.to_string())
+        .or_else(|| process.models.get(table).cloned());
+    let name = model.as_deref().map(class).unwrap_or(table).to_owned();
+    let call = if store.requests[first.request].is_async {
+        "await {name}.objects.abulk_create"
+    } else {
+        "{name}.objects.bulk_create"
+    }
+    .replace("{name}", &name);
+    Some(Finding {
+        kind: "repeated_write",
+        fix: format!("{call}([{name}(**row) for row in rows])"),
+        title: format!(
+            "INSERT into {table} once per row: {} queries",
+            members.len()
+        ),
+        model,
+        field: None,
+        queries: members.len(),
+        callsite: frame.map(site),
+        queryset: None,
+        ms,
+        members,
     })
-    .into_iter()
-    .filter_map(|(key, members)| {
-        if members.len() < config.min_repeats {
-            return None;
-        }
-        let first = &store.queries[members[0]];
-        let table = insert_table(store.sql(first)).unwrap_or_default();
-        let process = &store.processes[store.requests[first.request].process];
-        let model = store
-            .orm(first)
-            .map(|o| o.model.to_string())
-            .or_else(|| process.models.get(table).cloned());
-        let name = model.as_deref().map(class).unwrap_or(table).to_owned();
-        let call = if store.requests[first.request].is_async {
-            "await {name}.objects.abulk_create"
-        } else {
-            "{name}.objects.bulk_create"
-        }
-        .replace("{name}", &name);
-        Some(Finding {
-            kind: "repeated_write",
-            fix: format!("{call}([{name}(**row) for row in rows])"),
-            title: format!(
-                "INSERT into {table} once per row: {} queries",
-                members.len()
-            ),
-            model,
-            field: None,
-            queries: members.len(),
-            callsite: key.1.map(site),
-            queryset: None,
-            ms: members.iter().map(|&q| store.queries[q].ms).sum(),
-            members,
-        })
-    })
-    .collect()
 }
 
-fn is_transaction(sql: &str) -> bool {
+pub(super) fn is_transaction(sql: &str) -> bool {
     let head = sql
         .trim_start()
         .get(..8)
@@ -619,55 +589,52 @@ fn is_transaction(sql: &str) -> bool {
     .any(|k| head.starts_with(k))
 }
 
-/// The same statement with the same params, not explained by another finding.
-fn duplicates(
-    store: &Store,
-    ids: &[QueryId],
-    explained: &HashSet<QueryId>,
-    config: Config,
-) -> Vec<Finding> {
-    group_in_order(store, ids, |q, id| {
-        (!explained.contains(&id) && !is_transaction(store.sql(q))).then_some((q.sql, &*q.params))
-    })
-    .into_iter()
-    .filter_map(|(_, members)| {
-            if members.len() < config.min_repeats {
-                return None;
-            }
-            let first = &store.queries[members[0]];
-            let orm = store.orm(first);
-            let fix = match &orm {
-                Some(o) => {
-                    let call = match o.op.as_str() {
-                        "iterate" => "filter",
-                        op => op,
-                    };
-                    format!(
-                        "{}.objects.{call}({})  # run once before the loop and reuse the result",
-                        class(o.model),
-                        kwargs(o.lookups.as_ref())
-                    )
-                }
-                None => format!(
-                    "# the same query with the same params ran {} times: run it once and reuse the result",
-                    members.len()
-                ),
+/// The same statement with the same params (not a transaction statement), not explained by
+/// another finding: the remaining members of one (SQL, params) group, in execution order.
+pub(super) fn duplicate(store: &Store, members: Vec<QueryId>, config: Config) -> Option<Finding> {
+    if members.len() < config.min_repeats {
+        return None;
+    }
+    let first = &store.queries[members[0]];
+    let orm = store.orm(first);
+    let fix = match &orm {
+        Some(o) => {
+            let call = match o.op.as_str() {
+                "iterate" => "filter",
+                op => op,
             };
-            Some(Finding {
-                kind: "duplicate",
-                model: orm.map(|o| o.model.to_string()),
-                field: None,
-                queries: members.len(),
-                callsite: callsite(store, first),
-                queryset: None,
-                fix,
-                title: format!("the same query with the same params, {} times", members.len()),
-                ms: members.iter().map(|&q| store.queries[q].ms).sum(),
-                members,
-            })
-        })
-        .collect()
+            format!(
+                "{}.objects.{call}({})  # run once before the loop and reuse the result",
+                class(o.model),
+                kwargs(o.lookups.as_ref())
+            )
+        }
+        None => format!(
+            "# the same query with the same params ran {} times: run it once and reuse the result",
+            members.len()
+        ),
+    };
+    Some(Finding {
+        kind: "duplicate",
+        model: orm.map(|o| o.model.to_string()),
+        field: None,
+        queries: members.len(),
+        callsite: callsite(store, first),
+        queryset: None,
+        fix,
+        title: format!(
+            "the same query with the same params, {} times",
+            members.len()
+        ),
+        ms: members.iter().map(|&q| store.queries[q].ms).sum(),
+        members,
+    })
 }
+
+/// The rules as plain passes over a request's queries (how they were first written): the
+/// oracle the incremental analysis is tested against.
+#[cfg(test)]
+pub(super) mod reference;
 
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,15 @@
 
 mod findings;
 mod fingerprint;
+mod incremental;
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 pub use findings::{findings, Config, Finding};
 pub use fingerprint::fingerprint;
+pub use incremental::RequestAnalysis;
 
 use crate::store::{QueryId, RequestId, Store};
 
@@ -29,7 +33,7 @@ impl Group {
 
 /// Groups of identical statements (same SQL, same params) with more than one member.
 pub fn duplicate_groups(store: &Store, request: RequestId) -> Vec<Group> {
-    let mut by_key: HashMap<(u32, &str), usize> = HashMap::new();
+    let mut by_key: FxHashMap<(u32, &str), usize> = FxHashMap::default();
     groups_by(store, request, |store, q| {
         let query = &store.queries[q];
         let next = by_key.len();
@@ -39,7 +43,7 @@ pub fn duplicate_groups(store: &Store, request: RequestId) -> Vec<Group> {
 
 /// Groups of statements with the same fingerprint and more than one member.
 pub fn similar_groups(store: &Store, request: RequestId) -> Vec<Group> {
-    let mut by_key: HashMap<u32, usize> = HashMap::new();
+    let mut by_key: FxHashMap<u32, usize> = FxHashMap::default();
     groups_by(store, request, |store, q| {
         let next = by_key.len();
         *by_key
@@ -82,29 +86,9 @@ pub struct Callsite {
 
 /// "Which line causes most queries": most queries first, then most time.
 pub fn callsites(store: &Store, request: RequestId) -> Vec<Callsite> {
-    let mut index: HashMap<Option<&crate::protocol::Frame>, usize> = HashMap::new();
-    let mut out: Vec<Callsite> = Vec::new();
-    for &q in &store.requests[request].queries {
-        let query = &store.queries[q];
-        let frame = store.stack(query).first();
-        let i = *index.entry(frame).or_insert_with(|| {
-            out.push(Callsite {
-                frame: frame.cloned(),
-                queries: Vec::new(),
-                ms: 0.0,
-            });
-            out.len() - 1
-        });
-        out[i].queries.push(q);
-        out[i].ms += query.ms;
-    }
-    out.sort_by(|a, b| {
-        b.queries
-            .len()
-            .cmp(&a.queries.len())
-            .then(b.ms.total_cmp(&a.ms))
-    });
-    out
+    let mut analysis = RequestAnalysis::new(request);
+    analysis.update(store);
+    analysis.callsites()
 }
 
 /// Query counts of one route across its requests (the per-route histogram the seeds ask
@@ -227,19 +211,9 @@ pub struct Summary {
 }
 
 pub fn summarize(store: &Store, request: RequestId) -> Summary {
-    let req = &store.requests[request];
-    Summary {
-        query_count: req.queries.len(),
-        sql_ms: req.sql_ms,
-        duplicate_queries: duplicate_groups(store, request)
-            .iter()
-            .map(Group::count)
-            .sum(),
-        similar_queries: similar_groups(store, request)
-            .iter()
-            .map(Group::count)
-            .sum(),
-    }
+    let mut analysis = RequestAnalysis::new(request);
+    analysis.update(store);
+    analysis.summary(store)
 }
 
 #[cfg(test)]

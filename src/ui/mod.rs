@@ -27,7 +27,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::analysis::{self, Callsite, Config, Finding, Summary};
+use rustc_hash::FxHashMap;
+
+use crate::analysis::{self, Callsite, Config, Finding, RequestAnalysis, Summary};
 use crate::store::{QueryId, RequestId, Store};
 
 pub use keys::{set_overrides as set_key_overrides, Action, KEYS};
@@ -83,6 +85,42 @@ impl Sort {
 
 /// A filtered list, valid for one (store generation, filter text, view).
 type ListCache = ((u64, String, View), std::rc::Rc<Vec<usize>>);
+
+/// Queries analysed per frame at most (~5 ms): a bigger request is analysed over several frames
+/// rather than blocking one (a 100,000-query request still takes one).
+pub const ANALYSIS_BUDGET: usize = 120_000;
+
+/// A request's analysis and what the panels show of it.
+struct Analysed {
+    /// (query count, last query) the views are complete for; `None` while the analysis is
+    /// spread over frames.
+    key: Option<(usize, Option<QueryId>)>,
+    /// Queries the views are built from.
+    analysed: usize,
+    /// Kept while the request may still grow; an ended request keeps only its views (if it
+    /// grows after all, it is analysed again from scratch).
+    analysis: Option<RequestAnalysis>,
+    summary: Summary,
+    findings: std::rc::Rc<Vec<Finding>>,
+    /// Built on first use while the analysis is kept (the request and query lists never
+    /// need them), at once when it is dropped.
+    callsites: Option<std::rc::Rc<Vec<Callsite>>>,
+    shapes: std::rc::Rc<FxHashMap<u32, usize>>,
+}
+
+impl Analysed {
+    fn new(store: &Store, analysis: RequestAnalysis, config: Config, keep: bool) -> Self {
+        Self {
+            key: None,
+            analysed: analysis.analysed(),
+            summary: analysis.summary(store),
+            findings: std::rc::Rc::new(analysis.findings(store, config)),
+            callsites: (!keep).then(|| std::rc::Rc::new(analysis.callsites())),
+            shapes: std::rc::Rc::new(analysis.shape_counts()),
+            analysis: keep.then_some(analysis),
+        }
+    }
+}
 
 /// A filter typed with `/`, attached to the list it filters.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,16 +214,18 @@ pub struct App {
     pub hit: Option<(Rect, usize)>,
     list_cache: Option<ListCache>,
     query_cache: Option<ListCache>,
-    shapes: HashMap<RequestId, (usize, std::rc::Rc<HashMap<u32, usize>>)>,
     sources: source::Sources,
     pub config: Config,
     /// What the status line says we listen on (or replay).
     pub source: String,
     pub color: bool,
     pub quit: bool,
-    summaries: HashMap<RequestId, (usize, Summary)>,
-    findings: HashMap<RequestId, (usize, std::rc::Rc<Vec<Finding>>)>,
-    callsites: HashMap<RequestId, (usize, std::rc::Rc<Vec<Callsite>>)>,
+    /// Per request: its analysis, extended as queries arrive, and the views built from it.
+    analyses: HashMap<RequestId, Analysed>,
+    /// Queries the analysis may read per frame (or key): [`ANALYSIS_BUDGET`].
+    pub analysis_budget: usize,
+    /// What is left of it in this frame.
+    budget: usize,
     /// Plans asked for, per (query, ANALYZE): answered, failed or still awaited.
     pub plans: HashMap<(QueryId, bool), PlanState>,
     next_plan_id: u64,
@@ -223,15 +263,14 @@ impl App {
             hit: None,
             list_cache: None,
             query_cache: None,
-            shapes: HashMap::new(),
             sources: source::Sources::default(),
             config,
             source,
             color,
             quit: false,
-            summaries: HashMap::new(),
-            findings: HashMap::new(),
-            callsites: HashMap::new(),
+            analyses: HashMap::new(),
+            analysis_budget: ANALYSIS_BUDGET,
+            budget: ANALYSIS_BUDGET,
             plans: HashMap::new(),
             next_plan_id: 0,
             plan_ui: PlanUi::default(),
@@ -240,30 +279,75 @@ impl App {
         }
     }
 
-    /// Call sites of a request, recomputed only when its query count changed.
-    pub fn callsites(&mut self, id: RequestId) -> std::rc::Rc<Vec<Callsite>> {
-        let n = self.store.requests[id].queries.len();
-        if let Some((count, c)) = self.callsites.get(&id) {
-            if *count == n {
-                return c.clone();
-            }
+    /// The analysis of a request and its views, brought up to date: only the queries that
+    /// arrived since the last call are analysed, and the views are rebuilt only when there
+    /// were some. At most [`ANALYSIS_BUDGET`] queries are analysed per frame (or key): a
+    /// request bigger than that is analysed over several frames, its views showing the part
+    /// analysed so far and the status line the progress.
+    fn analysed(&mut self, id: RequestId) -> &Analysed {
+        let req = &self.store.requests[id];
+        let key = (req.queries.len(), req.queries.last().copied());
+        let ended = req.ended;
+        if self.analyses.get(&id).is_some_and(|a| a.key == Some(key)) {
+            return &self.analyses[&id];
         }
-        let c = std::rc::Rc::new(analysis::callsites(&self.store, id));
-        self.callsites.insert(id, (n, c.clone()));
-        c
+        let mut old = self.analyses.remove(&id);
+        let mut analysis = old
+            .as_mut()
+            .and_then(|a| a.analysis.take())
+            .unwrap_or_else(|| RequestAnalysis::new(id));
+        let n = analysis.update_at_most(&self.store, self.budget);
+        self.budget -= n;
+        let done = analysis.analysed() == key.0;
+        let a = match old {
+            // Out of budget this frame: the views of the part analysed so far stand.
+            Some(mut a) if n == 0 && !done && a.analysed == analysis.analysed() => {
+                a.analysis = Some(analysis);
+                a
+            }
+            _ => {
+                // Kept while the request may still grow, or is not analysed to the end yet.
+                let keep = !ended || !done;
+                let mut a = Analysed::new(&self.store, analysis, self.config, keep);
+                a.key = done.then_some(key);
+                a
+            }
+        };
+        self.analyses.insert(id, a);
+        &self.analyses[&id]
     }
 
-    /// Findings of a request, recomputed only when its query count changed.
+    /// A request whose analysis is spread over frames: (analysed, total) queries of the one
+    /// furthest from done. The terminal loop redraws while there is one.
+    pub fn analysing(&self) -> Option<(usize, usize)> {
+        self.analyses
+            .iter()
+            .filter(|(_, a)| a.key.is_none())
+            .filter_map(|(&id, a)| {
+                let total = self.store.requests.get(id)?.queries.len();
+                (a.analysed < total).then_some((a.analysed, total))
+            })
+            .min_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)))
+    }
+
+    /// Call sites of a request.
+    pub fn callsites(&mut self, id: RequestId) -> std::rc::Rc<Vec<Callsite>> {
+        self.analysed(id);
+        let a = self.analyses.get_mut(&id).expect("just analysed");
+        a.callsites
+            .get_or_insert_with(|| {
+                let analysis = a
+                    .analysis
+                    .as_ref()
+                    .expect("kept until its call sites are built");
+                std::rc::Rc::new(analysis.callsites())
+            })
+            .clone()
+    }
+
+    /// Findings of a request.
     pub fn findings(&mut self, id: RequestId) -> std::rc::Rc<Vec<Finding>> {
-        let n = self.store.requests[id].queries.len();
-        if let Some((count, f)) = self.findings.get(&id) {
-            if *count == n {
-                return f.clone();
-            }
-        }
-        let f = std::rc::Rc::new(analysis::findings(&self.store, id, self.config));
-        self.findings.insert(id, (n, f.clone()));
-        f
+        self.analysed(id).findings.clone()
     }
 
     /// The queries a query list shows (all of a request's, one finding's, one call site's),
@@ -289,7 +373,19 @@ impl App {
         if let Some(text) = &filter {
             let m = Matcher::new(text);
             let store = &self.store;
-            list.retain(|&q| m.matches(store.sql(&store.queries[q])));
+            // Once per distinct SQL text: an N+1 repeats one text thousands of times.
+            let mut seen: rustc_hash::FxHashMap<u32, bool> = Default::default();
+            let mut last = (u32::MAX, false);
+            list.retain(|&q| {
+                let sql = store.queries[q].sql;
+                if last.0 != sql {
+                    let hit = *seen
+                        .entry(sql)
+                        .or_insert_with(|| m.matches(store.sql(&store.queries[q])));
+                    last = (sql, hit);
+                }
+                last.1
+            });
         }
         if self.query_sort == Sort::Time {
             let queries = &self.store.queries;
@@ -300,22 +396,9 @@ impl App {
         list
     }
 
-    /// How many of a request's queries share each fingerprint ("×60" in the query list),
-    /// recomputed only when its query count changed.
-    pub fn shapes(&mut self, id: RequestId) -> std::rc::Rc<HashMap<u32, usize>> {
-        let n = self.store.requests[id].queries.len();
-        if let Some((count, shapes)) = self.shapes.get(&id) {
-            if *count == n {
-                return shapes.clone();
-            }
-        }
-        let mut counts: HashMap<u32, usize> = HashMap::new();
-        for q in self.store.request_queries(id) {
-            *counts.entry(self.store.fingerprint_id(q)).or_default() += 1;
-        }
-        let counts = std::rc::Rc::new(counts);
-        self.shapes.insert(id, (n, counts.clone()));
-        counts
+    /// How many of a request's queries share each fingerprint ("×60" in the query list).
+    pub fn shapes(&mut self, id: RequestId) -> std::rc::Rc<FxHashMap<u32, usize>> {
+        self.analysed(id).shapes.clone()
     }
 
     fn unfiltered_queries(&mut self, view: View) -> Vec<QueryId> {
@@ -428,20 +511,13 @@ impl App {
         }
     }
 
-    /// Summary of a request, recomputed only when its query count changed.
+    /// Summary of a request.
     pub fn summary(&mut self, id: RequestId) -> Summary {
-        let n = self.store.requests[id].queries.len();
-        if let Some((count, s)) = self.summaries.get(&id) {
-            if *count == n {
-                return s.clone();
-            }
-        }
-        let s = analysis::summarize(&self.store, id);
-        self.summaries.insert(id, (n, s.clone()));
-        s
+        self.analysed(id).summary.clone()
     }
 
     pub fn handle_key(&mut self, key: KeyEvent, page: usize) {
+        self.budget = self.analysis_budget;
         if self.help {
             // j/k scroll the help on a small terminal; any other key closes it; q still quits.
             match key.code {
@@ -538,14 +614,11 @@ impl App {
             }
             Action::Clear => {
                 self.store.clear();
-                self.summaries.clear();
-                self.findings.clear();
-                self.callsites.clear();
+                self.analyses.clear();
                 self.plans.clear();
                 self.plan_ui = PlanUi::default();
                 self.list_cache = None;
                 self.query_cache = None;
-                self.shapes.clear();
                 self.views.truncate(1);
                 self.filter = None;
                 self.reset_selection();
@@ -903,6 +976,7 @@ fn distance(n: usize, page: usize) -> isize {
 pub fn draw(frame: &mut Frame, app: &mut App) {
     // Each list panel says where its rows are; anything else takes no clicks.
     app.hit = None;
+    app.budget = app.analysis_budget;
     let [title, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -979,15 +1053,15 @@ fn breadcrumbs(app: &App) -> Line<'static> {
             View::Processes => "processes".to_owned(),
             View::Members(r, Group::Finding(i)) => {
                 let n = app
-                    .findings
+                    .analyses
                     .get(&r)
-                    .and_then(|(_, f)| f.get(i).map(|f| f.kind));
+                    .and_then(|a| a.findings.get(i).map(|f| f.kind));
                 n.unwrap_or("finding").replace('_', " ")
             }
             View::Members(r, Group::Callsite(i)) => app
-                .callsites
+                .analyses
                 .get(&r)
-                .and_then(|(_, c)| c.get(i))
+                .and_then(|a| a.callsites.as_ref()?.get(i))
                 .and_then(|c| c.frame.as_ref())
                 .map(|f| format!("{}:{}", f.file(), f.line()))
                 .unwrap_or_else(|| "no app frame".to_owned()),
@@ -1022,6 +1096,12 @@ fn status_line(app: &App) -> Line<'static> {
         spans.push(Span::styled(
             format!(" PAUSED, {} events waiting ", app.waiting),
             st.bad,
+        ));
+    }
+    if let Some((done, total)) = app.analysing() {
+        spans.push(Span::styled(
+            format!(" analysing… {}% ", done * 100 / total.max(1)),
+            st.warn,
         ));
     }
     let drop_style = if dropped > 0 { st.bad } else { st.dim };

@@ -158,7 +158,8 @@ async fn event_loop(
                     app.plans_changed,
                     pending_secs,
                 );
-                if now != drawn {
+                // A request analysed over several frames: the next part on each tick.
+                if now != drawn || app.analysing().is_some() {
                     dirty = true;
                     drawn = now;
                 }

@@ -477,3 +477,52 @@ fn library_frames_hide_behind_l() {
     );
     assert!(open.contains("(L hides them)"));
 }
+
+#[test]
+fn a_request_bigger_than_the_budget_is_analysed_over_frames() {
+    let mut app = n_plus_one_app();
+    app.analysis_budget = 5;
+    let first = screen(&mut app, 100, 8);
+    assert!(
+        first.contains("analysing… 41%"),
+        "5 of 12 queries:\n{first}"
+    );
+    assert!(app.analysing().is_some());
+    screen(&mut app, 100, 8);
+    let done = screen(&mut app, 100, 8);
+    assert!(app.analysing().is_none(), "{done}");
+    assert!(!done.contains("analysing"), "{done}");
+    // The same screen as analysed in one go.
+    let mut whole = n_plus_one_app();
+    assert_eq!(done, screen(&mut whole, 100, 8));
+    assert_eq!(app.findings(0), whole.findings(0));
+}
+
+#[test]
+fn a_growing_request_is_analysed_incrementally_and_clear_forgets_it() {
+    let mut app = n_plus_one_app();
+    app.handle_key(key(KeyCode::Enter), 10);
+    screen(&mut app, 100, 8);
+    assert_eq!(app.findings(0)[0].queries, 12);
+    // More of the same N+1 arrives for the open request.
+    for i in 12..20 {
+        let mut q = app.store.queries.len();
+        if i % 2 == 0 {
+            // A repeated statement: a duplicate of the one before.
+            q -= 1;
+        }
+        let q = serde_json::json!({"type":"query","sid":"s","rid":"r","qid":i,"alias":"default",
+            "vendor":"sqlite","sql":"SELECT 1","params":[q],"ts":1.5,"ms":0.5});
+        app.store
+            .apply(parse_line(q.to_string().as_bytes()).unwrap());
+    }
+    screen(&mut app, 100, 8);
+    assert_eq!(app.summary(0).query_count, 20);
+    assert_eq!(
+        *app.findings(0),
+        crate::analysis::findings(&app.store, 0, Config::default())
+    );
+    app.handle_key(key(KeyCode::Esc), 10);
+    app.handle_key(key(KeyCode::Char('c')), 10);
+    assert!(app.analyses.is_empty());
+}
