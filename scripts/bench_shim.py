@@ -647,8 +647,9 @@ def instructions(args, emit):
 
 def callgrind_total(path):
     path = Path(path)
-    if not path.exists():  # --separate-threads: one file per thread, the main one is -01
-        path = path.with_name(path.name + "-01")
+    main_thread = path.with_name(path.name + "-01")  # --separate-threads: one file per thread
+    if main_thread.exists():
+        path = main_thread
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith(("summary:", "totals:")):
             return int(line.split()[1])

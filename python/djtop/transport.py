@@ -94,6 +94,7 @@ class Transport:
         self.drops = 0  # events dropped since the process started
         self.down = False  # the last connection attempt failed
         self.active = True  # worth capturing: connected, recording, or not yet tried
+        self.hooked = True  # the capture hooks (on_active) are in
         self._rids = itertools.count(1)  # next() is atomic
         self._qids = itertools.count(1)
         self._queue = collections.deque()  # append()/popleft() are atomic
@@ -225,16 +226,16 @@ class Transport:
 
     def _set_active(self, active):
         """Capture on or off; hooks go in before capturing starts and out after it stops."""
-        if active == self.active:
-            return
         if not active:
             self.active = False
-        callback = self.on_active
-        if callback is not None:
-            try:
-                callback(active)
-            except Exception:
-                pass
+        if active != self.hooked:
+            callback = self.on_active
+            if callback is not None:
+                try:
+                    callback(active)
+                except Exception:
+                    pass
+            self.hooked = active
         if active:
             self.active = True
 
@@ -640,6 +641,9 @@ def _after_fork_in_child():
             _transport = Transport(old.address, old.record, old.queue_size, old.hello)
             _transport.on_request = old.on_request
             _transport.on_active = old.on_active
+            # the child has the parent's hooks (in or out) and, until it connects, its state
+            _transport.hooked = old.hooked
+            _transport.active = old.active
             old.abandon()
     except Exception:
         pass

@@ -1,6 +1,7 @@
 """On/off rules, management commands and a missing collector, each in a fresh process."""
 
 import json
+import os
 import socket
 
 import pytest
@@ -186,3 +187,57 @@ def test_requests_succeed_when_the_collector_is_down():
     assert up["wrapped"] and up["relations"] and up["s2a"]
     assert up["paths"] == ["/books/?after=1"], up["paths"]
     assert up["queries"] == up["django"] > 0 and up["ends"] == 1
+
+
+FORK_WHILE_DOWN = r"""
+import json
+import os
+import sys
+import django
+
+django.setup()
+from django.db import connections
+from django.test import Client
+from djtop import recording, transport
+from djtop_testutil import LineServer, wait_until
+
+sink = transport.get()
+wait_until(lambda: sink.down and not sink.hooked, what="a failed connection attempt")
+connections.close_all()
+pid = os.fork()
+if pid == 0:
+    # The child starts with the parent's state (hooks out, nobody reached): its first request
+    # makes it try, and the one after it reconnected is captured.
+    child = transport.get()
+    server = LineServer(("127.0.0.1", int(sys.argv[1])))
+    client = Client()
+    client.get("/books/?child=poke")
+    wait_until(lambda: child.active, what="the child to connect")
+    client.get("/books/?child=1")
+    assert transport.flush(5)
+    wait_until(lambda: any(e["type"] == "end" for c in server.connections for e in c), what="end")
+    events = recording.inline([e for c in server.connections for e in c])
+    sid = child.sid
+    print(json.dumps({
+        "hellos": len([e for e in events if e["type"] == "hello" and e["sid"] == sid]),
+        "paths": [e["path"] for e in events if e["type"] == "request" and e["sid"] == sid
+                  and e["kind"] == "http"],
+        "queries": len([e for e in events if e["type"] == "query" and e["sid"] == sid]),
+    }), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_collector_was_down_connects_and_captures():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = run_python(FORK_WHILE_DOWN, env={"DJTOP_ADDRESS": f"127.0.0.1:{port}"}, args=[str(port)])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["hellos"] == 1
+    assert result["paths"] == ["/books/?child=1"]
+    assert result["queries"] > 0
