@@ -191,8 +191,10 @@ def shim_breakdown(r):
         )
     if rows:
         parts.append(
-            "Instructions per query (valgrind callgrind, all threads; independent of the "
-            "machine's load; `scripts/bench_shim.py --instructions --queries 500 --scenarios "
+            "Instructions per query (valgrind callgrind, all threads, except the collector-down "
+            "column: the app's thread only, since the sender's retries are paced by the clock "
+            "and valgrind runs the app ~50x slower; independent of the machine's load; "
+            "`scripts/bench_shim.py --instructions --queries 500 --scenarios "
             "pk,fk --variants bare,djtop,djtop_down,toolbar`):\n\n"
             + table(
                 [

@@ -31,7 +31,6 @@ import gc
 import io
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -269,7 +268,10 @@ def micro():
     connection.ensure_connection()
     cursor = connection.cursor()
     stack = [("benchapp/views.py", 28, "load_author"), ("benchapp/views.py", 34, "pk_loop")]
-    lib = [("django/db/models/query.py", 1093, "first"), ("django/db/models/query.py", 400, "__iter__")]  # noqa: E501
+    lib = [
+        ("django/db/models/query.py", 1093, "first"),
+        ("django/db/models/query.py", 400, "__iter__"),
+    ]
     # what capture._record queues (see transport.Transport._encode_query)
     event = ("0123456789abcdef-1", 1, "default", "sqlite", sql, (7,), False,
              1763730001256301000, 84100, 1, stack, lib, None,
