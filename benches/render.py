@@ -77,12 +77,26 @@ def shim_tables(r):
                     date,
                 ]
             )
+            # Timed, the collector-down cost is far below this machine's noise (medians move
+            # by tens of µs either way); the instruction count of the app's thread, where
+            # there is one for this view, is the figure that decides.
+            counted = r.get(f"shim.instructions.{db}.{view}")
+            measured = f"{fmt(down, 1)} µs/query (timed)"
+            outcome = "not resolved: timing noise"
+            if counted and counted.get("djtop_down_ir") is not None and s.get("bare_cpu_ms"):
+                per_query = s["bare_cpu_ms"] * 1000 / s["queries"]
+                est = counted["djtop_down_ir"] / counted["bare_ir_total"] * per_query
+                measured = (
+                    f"{fmt(counted['djtop_down_ir'], 0)} instructions/query on the app's thread "
+                    f"≈ {est:.2f} µs (timed: {fmt(down, 1)} µs)"
+                )
+                outcome = verdict(est <= 2.0)
             rows.append(
                 [
                     f"djtop, collector down: {where}",
-                    f"{fmt(down, 1)} µs/query",
+                    measured,
                     "≤ 2 µs",
-                    verdict(down is not None and down <= 2.0),
+                    outcome,
                     SHIM_CMD,
                     date,
                 ]
