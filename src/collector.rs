@@ -397,6 +397,21 @@ async fn read_connection<S: AsyncRead + AsyncWrite + Send + 'static>(
 mod tests {
     use super::*;
 
+    /// A collector on a free loopback port, serving into a channel: (its address, the
+    /// receiving end, its peers).
+    async fn serving(keep_raw: bool) -> (String, mpsc::Receiver<Incoming>, Peers) {
+        let collector = Collector::bind(&"127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let Address::Tcp(addr) = collector.address().clone() else {
+            unreachable!()
+        };
+        let peers = collector.peers();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(collector.serve(tx, keep_raw));
+        (addr, rx, peers)
+    }
+
     #[test]
     fn addresses_parse_and_errors_say_the_fix() {
         assert_eq!(
@@ -439,15 +454,7 @@ mod tests {
     #[tokio::test]
     async fn requests_go_to_the_connection_of_the_process_by_sid() {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let collector = Collector::bind(&"127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let Address::Tcp(addr) = collector.address().clone() else {
-            unreachable!()
-        };
-        let peers = collector.peers();
-        let (tx, mut rx) = mpsc::channel(16);
-        tokio::spawn(collector.serve(tx, false));
+        let (addr, mut rx, peers) = serving(false).await;
         let ask = Request::Explain(protocol::Explain {
             id: 1,
             qid: 302,
@@ -500,14 +507,7 @@ mod tests {
     #[tokio::test]
     async fn collector_parses_counts_malformed_and_reports_disconnect() {
         use tokio::io::AsyncWriteExt;
-        let collector = Collector::bind(&"127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let Address::Tcp(addr) = collector.address().clone() else {
-            unreachable!()
-        };
-        let (tx, mut rx) = mpsc::channel(16);
-        tokio::spawn(collector.serve(tx, true));
+        let (addr, mut rx, _) = serving(true).await;
 
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let examples = include_str!("../tests/protocol/examples.ndjson");
@@ -546,14 +546,7 @@ mod tests {
     async fn a_v2_stream_builds_the_same_store_live_and_replayed() {
         use tokio::io::AsyncWriteExt;
         let v2 = include_str!("../tests/protocol/examples-v2.ndjson");
-        let collector = Collector::bind(&"127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let Address::Tcp(addr) = collector.address().clone() else {
-            unreachable!()
-        };
-        let (tx, mut rx) = mpsc::channel(16);
-        tokio::spawn(collector.serve(tx, true));
+        let (addr, mut rx, _) = serving(true).await;
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         // Odd-sized writes: lines cross reads.
         for chunk in v2.as_bytes().chunks(97) {
