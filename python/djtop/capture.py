@@ -19,7 +19,6 @@ import weakref
 from time import perf_counter_ns, time_ns
 
 from . import conf, context, explain, stacks, transport
-from . import transport as _transport
 
 _installed = False
 _install_lock = threading.Lock()
@@ -35,7 +34,7 @@ class DjtopWrapper:
     """The execute wrapper (see Django's "Database instrumentation")."""
 
     def __call__(self, execute, sql, params, many, ctx):
-        sink = _transport._transport
+        sink = transport._transport
         # Nobody listens (or djtop's own work): only Django's call to this wrapper is left.
         if sink is None or not sink.active or getattr(_local, "busy", False):
             return execute(sql, params, many, ctx)
@@ -71,7 +70,7 @@ _hooked_modules = set()
 
 @contextlib.contextmanager
 def _recording_debug_transaction(connection, sql):
-    sink = _transport._transport
+    sink = transport._transport
     if sink is None or not sink.active or getattr(_local, "busy", False):
         with _debug_transaction(connection, sql):
             yield
@@ -252,7 +251,7 @@ def add_wrapper(connection):
     except TypeError:  # not weak-referenceable: keep the wrapper on for good
         pass
     else:
-        sink = _transport._transport
+        sink = transport._transport
         if sink is not None and not sink.active:
             return
     _insert_wrapper(connection)
