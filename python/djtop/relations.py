@@ -141,7 +141,7 @@ def attribution():
     """(orm, rel) for a statement executed now, or None each: ``orm`` is (model, op,
     lookups or None), ``rel`` is (info, op, lookups or None). The lookups are made JSON-safe
     here (a value's repr() could query); the dicts of docs/protocol.md are built on the
-    sender thread (transport.orm_json / rel_json)."""
+    sender thread (transport.Transport._encode_query, transport.rel_json)."""
     state = _current.get()
     if state is None or state is _MUTE:
         return None, None
@@ -163,13 +163,10 @@ class _Complex(Exception):
     pass
 
 
-_PLAIN = frozenset((int, str, type(None), bool))
-
-
 def _safe_lookups(lookups):
     """JSON-safe filter keywords, or None when one is not a plain value (an expression,
     a queryset: not pasteable, and repr() of a queryset would query)."""
-    plain = _PLAIN
+    plain = capture._PLAIN  # the types JSON takes as they are
     for value in lookups.values():
         if type(value) not in plain:
             break

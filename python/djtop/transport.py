@@ -439,16 +439,9 @@ def _sql_text(sql):
         return repr(sql)
 
 
-# The ORM and relation attribution arrive as the tuples relations.attribution() returns; they
-# become the protocol's dicts here, off the app's threads.
-
-
-def orm_json(orm):
-    model, op, lookups = orm
-    out = {"model": model, "op": op}
-    if lookups is not None:
-        out["lookups"] = lookups
-    return out
+# The relation attribution arrives as the tuple relations.attribution() returns; it becomes
+# the protocol's dict here, off the app's threads (the orm tuple is written out in
+# Transport._encode_query).
 
 
 def rel_key(rel):
