@@ -64,7 +64,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
         };
         let duration = req.ms.map(|m| format!("{m:.1}")).unwrap_or_default();
         let groups = if summary.similar_queries > 0 || summary.duplicate_queries > 0 {
-            format!("{}/{}", summary.similar_queries, summary.duplicate_queries)
+            format!(
+                "{}/{}",
+                compact(summary.similar_queries),
+                compact(summary.duplicate_queries)
+            )
         } else {
             String::new()
         };
@@ -117,4 +121,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App) {
     .header(header)
     .column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// A count in at most 4 characters, so "similar/duplicate" fits its 9-wide column even for a
+/// request of 300,000 queries ("300k/300k" rather than a cut "00/300000").
+fn compact(n: usize) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{}k", n / 1_000),
+        _ => format!("{}m", n / 1_000_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_counts_fit_in_four_characters() {
+        assert_eq!(super::compact(0), "0");
+        assert_eq!(super::compact(9_999), "9999");
+        assert_eq!(super::compact(10_000), "10k");
+        assert_eq!(super::compact(300_000), "300k");
+        assert_eq!(super::compact(2_500_000), "2m");
+    }
 }
