@@ -9,8 +9,8 @@ once per process and only while the shim is enabled:
   the sync ones in a sync_to_async thread, which sees the same state (asgiref copies the
   context), or set it themselves before crossing over;
 - ``QuerySet._filter_or_exclude`` keeps the simple filter keywords on the clone, in one
-  ``_djtop`` attribute of its ``Query`` (a ``_Mark``; ``Query._djtop = None`` is the class
-  default). Every queryset clone clones its Query, and ``Query.clone()`` copies the
+  ``_djtop`` attribute of its ``Query`` (a tuple, see ``_mark``; ``Query._djtop = None`` is
+  the class default). Every queryset clone clones its Query, and ``Query.clone()`` copies the
   instance ``__dict__``, so the mark follows the chain with no hook on ``_clone``;
 - lazy relation accesses: a forward FK / OneToOne cache miss (``get_object``), a reverse
   OneToOne cache miss (the queryset its ``__get__`` builds), the reverse-FK, ManyToMany and
@@ -35,14 +35,31 @@ from contextvars import ContextVar
 from threading import get_ident as _get_ident
 
 from . import capture
-from .stacks import Site
 
 MAX_DEPTH = 5  # origins nested at most this deep
 ORIGIN_ATTR = "_djtop_origin"  # on instance._state
 
-_current = ContextVar("djtop_orm", default=None)  # the _State of the running API call
-_tls = threading.local()  # .override: origin for the instances loaded now; .eval: the
-# running evaluation's origin (select_related); .gfk: (GenericForeignKey, instance)
+# The attribution state of the running API call (see below) lives in the thread (_tls.state):
+# a sync call runs to its end in one thread. Only QuerySet.aiterator, whose steps await, sets
+# it in the task's context instead, which its sync_to_async worker threads inherit. Readers
+# take the thread's, else the context's. (A ContextVar for everything would work too, but
+# setting and resetting one costs several times a thread-local store, on every ORM call.)
+_current = ContextVar("djtop_orm", default=None)
+_NO_STATE = object()  # a token: the thread had no state before
+
+
+class _Local(threading.local):
+    """Per-thread bookkeeping. The class defaults matter: reading an attribute a thread has
+    not set would otherwise raise (and swallow) an AttributeError inside getattr(), which
+    costs more than the rest of a query's bookkeeping together."""
+
+    override = None  # the origin for the instances loaded now (a prefetch, a lazy load)
+    eval = None  # the running evaluation's origin (select_related's populators read it)
+    state = None  # the attribution state of the running API call (see _current)
+    gfk = None  # (GenericForeignKey, instance) while its __get__ runs
+
+
+_tls = _Local()
 _EMPTY = {}  # shared, never mutated
 _END = object()
 
@@ -95,7 +112,8 @@ UNKNOWN = _Origin(how="unknown")
 
 
 class _Mark(tuple):
-    """``QuerySet._query._djtop``: (rel, lookups, rel_lookups, filtered).
+    """``QuerySet._query._djtop`` when a relation access built the queryset (else a plain
+    tuple of the same shape, see ``_mark``): (rel, lookups, rel_lookups, filtered).
 
     rel: the relation access that built the queryset (see _relinfo) or None; lookups: the
     simple filter keywords so far, None when not simple; rel_lookups: those added after the
@@ -112,6 +130,14 @@ class _Mark(tuple):
 
     def __deepcopy__(self, memo):
         return self
+
+
+def _mark(info, lookups, rel_lookups, filtered):
+    """A queryset's mark: a plain tuple when it holds filter keywords only (they stay true of
+    a pickled queryset), a _Mark when it holds a relation access (which pickling drops)."""
+    if info is None:
+        return (None, lookups, rel_lookups, filtered)
+    return _Mark((info, lookups, rel_lookups, filtered))
 
 
 # A relation access, as a tuple: (model, field, kind, target, prefetched, origin, load);
@@ -136,7 +162,7 @@ def attribution():
     lookups or None), ``rel`` is (info, op, lookups or None). The lookups are made JSON-safe
     here (a value's repr() could query); the dicts of docs/protocol.md are built on the
     sender thread (transport.Transport._encode_query, transport.rel_json)."""
-    state = _current.get()
+    state = _tls.state or _current.get()
     if state is None or state is _MUTE:
         return None, None
     model, op, lookups, info, rel_op, rel_lookups = state
@@ -211,11 +237,17 @@ def _label(model):
         return label
 
 
+def _set_state(state):
+    """Set the thread's state; the token for _reset."""
+    tls = _tls
+    previous = tls.state
+    tls.state = state
+    return _NO_STATE if previous is None else previous
+
+
 def _reset(token):
-    try:
-        _current.reset(token)
-    except Exception:
-        pass
+    """Put back the thread's state from before _set_state (or an _enter_* call)."""
+    _tls.state = None if token is _NO_STATE else token
 
 
 def _merge(lookups, args, kwargs):
@@ -224,6 +256,8 @@ def _merge(lookups, args, kwargs):
         return None
     if not kwargs:
         return lookups
+    if not lookups:
+        return dict(kwargs)
     for key in kwargs:
         if key in lookups:
             return None  # filter(a=1).filter(a=2): one dict cannot say it
@@ -232,9 +266,10 @@ def _merge(lookups, args, kwargs):
     return merged
 
 
-def _enter_queryset(qs, op, args=(), kwargs=None):
-    """Set the state for a QuerySet call; the token to reset, or None (nothing set)."""
-    current = _current.get()
+def _enter_queryset(qs, op, args=(), kwargs=None, context=False):
+    """Set the state for a QuerySet call; the token to reset, or None (nothing set). With
+    ``context``, set in the task's context (a ContextVar token, see _current)."""
+    current = _tls.state or _current.get()
     mark = qs._query._djtop
     if current is not None and (
         not mark or mark[0] is None or current[_REL] is not None or current is _MUTE
@@ -251,28 +286,36 @@ def _enter_queryset(qs, op, args=(), kwargs=None):
             lookups = _merge(mark[1] if mark else _EMPTY, args, kwargs)
         model, state_op = _label(qs.model), op
     if info is None:
-        return _current.set((model, state_op, lookups, None, None, None))
-    rel_lookups = None
-    if info[6]:
-        rel_op = "load"
-    elif op == "iterate":
-        rel_op = "filter" if mark[3] else "all"
+        state = (model, state_op, lookups, None, None, None)
     else:
-        rel_op = _REL_OPS.get(op)
-    if rel_op is None:
-        if current is not None or model is None:
-            return None
-        return _current.set((model, state_op, lookups, None, None, None))
-    if not info[6] and rel_op != "all":
-        rel_lookups = _merge(mark[2], args, kwargs)
-    return _current.set((model, state_op, lookups, info, rel_op, rel_lookups))
+        if info[6]:
+            rel_op = "load"
+        elif op == "iterate":
+            rel_op = "filter" if mark[3] else "all"
+        else:
+            rel_op = _REL_OPS.get(op)
+        if rel_op is None:
+            if current is not None or model is None:
+                return None
+            state = (model, state_op, lookups, None, None, None)
+        else:
+            rel_lookups = None
+            if not info[6] and rel_op != "all":
+                rel_lookups = _merge(mark[2], args, kwargs)
+            state = (model, state_op, lookups, info, rel_op, rel_lookups)
+    if context:
+        return _current.set(state)
+    tls = _tls
+    previous = tls.state
+    tls.state = state
+    return _NO_STATE if previous is None else previous
 
 
 def _hook_mute(original):
     @functools.wraps(original)
     def hooked(*args, **kwargs):
         try:
-            token = None if _current.get() is _MUTE else _current.set(_MUTE)
+            token = None if (_tls.state or _current.get()) is _MUTE else _set_state(_MUTE)
         except Exception:
             token = None
         if token is None:
@@ -286,20 +329,20 @@ def _hook_mute(original):
 
 
 def _enter_model(obj, op):
-    if _current.get() is not None:
+    if (_tls.state or _current.get()) is not None:
         return None
-    return _current.set((_label(type(obj)), op, None, None, None, None))
+    return _set_state((_label(type(obj)), op, None, None, None, None))
 
 
 def _enter_relation(info, rel_op="load", model=None, op=None, lookups=None, innermost=True):
     """Set the state for a relation access: a descriptor's load (the innermost access wins:
     it is what ran the query) or a related manager's own call (the outermost wins)."""
-    current = _current.get()
+    current = _tls.state or _current.get()
     if current is not None and current[_REL] is not None and not innermost:
         return None
     if current is not None:
         model, op, lookups = current[0], current[1], current[2]
-    return _current.set((model, op, lookups, info, rel_op, None))
+    return _set_state((model, op, lookups, info, rel_op, None))
 
 
 # -- origins ---------------------------------------------------------------------------------------
@@ -355,23 +398,17 @@ def _tag(obj, origin):
 
 def _evaluation_origin(qs):
     """(origin, fresh) for the instances a queryset evaluation is about to make."""
-    override = getattr(_tls, "override", None)
+    override = _tls.override
     if override is not None:
         return override, False
     mark = qs._query._djtop
     if mark and mark[0] is not None:
         info = mark[0]
         return _child("lazy", info[0], info[1], info[5]), False
-    state = _current.get()
-    origin = _Origin()
+    state = _tls.state or _current.get()
     if state is not None and state[_OP] in _GET_OPS:
-        origin["how"] = "get"
-        origin["model"] = _label(qs.model)
-    else:
-        origin["how"] = "queryset"
-        origin["model"] = _label(qs.model)
-        origin["rows"] = 0
-    return origin, True
+        return _Origin(how="get", model=_label(qs.model)), True
+    return _Origin(how="queryset", model=_label(qs.model), rows=0), True
 
 
 def _hook_model_iterable_iter(original):
@@ -387,12 +424,16 @@ def _hook_model_iterable_iter(original):
         last = capture.last
         ident = _get_ident()
         before = last.get(ident)
-        previous = getattr(_tls, "eval", None)
-        _tls.eval = origin  # the query runs and select_related's populators are made here
-        try:
+        if self.queryset._query.select_related:
+            tls = _tls
+            previous = tls.eval
+            tls.eval = origin  # the query runs and select_related's populators are made here
+            try:
+                obj = next(inner, _END)
+            finally:
+                tls.eval = previous
+        else:
             obj = next(inner, _END)
-        finally:
-            _tls.eval = previous
         counting = False
         if fresh:
             counting = origin["how"] == "queryset"
@@ -400,7 +441,9 @@ def _hook_model_iterable_iter(original):
             if entry is not None and entry is not before:  # the statement that loaded them
                 qid, site = entry
                 if site:
-                    origin["site"] = Site(site[0], site[1], site[2])
+                    # the statement's stack as walked: its first frame is the site, resolved
+                    # when it is sent (transport.origin_json)
+                    origin["site"] = site
                 if counting:
                     origin["qid"] = qid
         if obj is _END:
@@ -409,7 +452,10 @@ def _hook_model_iterable_iter(original):
         try:
             if counting:
                 origin["rows"] = 1
-            _tag(obj, origin)
+            try:
+                obj._state._djtop_origin = origin
+            except Exception:
+                pass
             yield obj
             if counting:
                 for obj in inner:
@@ -441,7 +487,7 @@ def _hook_get_related_populators(original):
         populators = original(klass_info, select, db)
         # The root call (from ModelIterable) tags the whole tree; nested ones come first.
         if populators and "local_setter" not in klass_info:
-            parent = getattr(_tls, "eval", None)
+            parent = _tls.eval
             if parent is not None:
                 try:
                     _tag_populators(populators, klass_info, parent)
@@ -486,7 +532,7 @@ def _hook_prefetch_one_level(original):
                 origin["to_attr"] = to_attr
         except Exception:
             return original(instances, prefetcher, lookup, level)
-        previous = getattr(_tls, "override", None)
+        previous = _tls.override
         _tls.override = origin
         try:
             return original(instances, prefetcher, lookup, level)
@@ -536,7 +582,7 @@ def _hook_queryset_method(original, op):
             try:
                 return original(self, *args, **kwargs)
             finally:
-                _reset(token)
+                _tls.state = None if token is _NO_STATE else token  # _reset, inline
 
         return get
     # count()/exists() are answered from the result cache once evaluated: no query.
@@ -555,7 +601,7 @@ def _hook_queryset_method(original, op):
         try:
             return original(self, *args, **kwargs)
         finally:
-            _reset(token)
+            _tls.state = None if token is _NO_STATE else token  # _reset, inline
 
     return hooked
 
@@ -569,7 +615,11 @@ def _hook_fetch_all(original):
             self._prefetch_done or not self._prefetch_related_lookups
         ):
             try:
-                token = _enter_queryset(self, "iterate")
+                # Inside first(), get(), ... (the outermost call wins) nothing is set, unless
+                # a relation built this queryset: _enter_queryset's first test, made here.
+                mark = self._query._djtop
+                if (_tls.state or _current.get()) is None or (mark and mark[0] is not None):
+                    token = _enter_queryset(self, "iterate")
             except Exception:
                 pass
         if token is None:
@@ -577,7 +627,7 @@ def _hook_fetch_all(original):
         try:
             return original(self)
         finally:
-            _reset(token)
+            _tls.state = None if token is _NO_STATE else token  # _reset, inline
 
     return _fetch_all
 
@@ -628,7 +678,7 @@ def _hook_aiterator(original):
                 token = None
                 if first or every:
                     try:
-                        token = _enter_queryset(self, "iterate")
+                        token = _enter_queryset(self, "iterate", context=True)
                     except Exception:
                         pass
                 try:
@@ -637,7 +687,10 @@ def _hook_aiterator(original):
                     return
                 finally:
                     if token is not None:
-                        _reset(token)
+                        try:
+                            _current.reset(token)
+                        except Exception:
+                            pass
                 first = False
                 yield item
         finally:
@@ -653,6 +706,10 @@ def _hook_filter_or_exclude(original):
         if args or kwargs:
             try:
                 mark = self._query._djtop
+                if mark is None and not negate and not args:
+                    # the common case, filter(a=1) on a queryset not filtered before
+                    clone._query._djtop = (None, dict(kwargs), _EMPTY, False)
+                    return clone
                 if mark:
                     info, lookups, rel_lookups, filtered = mark
                 else:
@@ -665,7 +722,7 @@ def _hook_filter_or_exclude(original):
                         rel_lookups = _merge(rel_lookups, args, kwargs)
                 if info is not None:
                     filtered = True
-                clone._query._djtop = _Mark((info, lookups, rel_lookups, filtered))
+                clone._query._djtop = _mark(info, lookups, rel_lookups, filtered)
             except Exception:
                 pass
         return clone
@@ -677,7 +734,7 @@ def _not_simple(qs):
     query = qs._query
     mark = query._djtop
     info = mark[0] if mark else None
-    query._djtop = _Mark((info, None, None, info is not None))
+    query._djtop = _mark(info, None, None, info is not None)
 
 
 def _hook_complex_filter(original):
@@ -722,7 +779,7 @@ def _load(original_call, info, lazy):
         token = _enter_relation(info)
     except Exception:
         token = None
-    previous = getattr(_tls, "override", None)
+    previous = _tls.override
     _tls.override = lazy
     try:
         return original_call()
@@ -821,7 +878,7 @@ def _hook_gfk_get(original):
     def __get__(self, instance, cls=None):
         if instance is None:
             return original(self, instance, cls)
-        previous = getattr(_tls, "gfk", None)
+        previous = _tls.gfk
         _tls.gfk = (self, instance)
         try:
             return original(self, instance, cls)
@@ -834,7 +891,7 @@ def _hook_gfk_get(original):
 def _hook_get_object_for_this_type(original):
     @functools.wraps(original)
     def get_object_for_this_type(self, *args, **kwargs):
-        pending = getattr(_tls, "gfk", None)
+        pending = _tls.gfk
         if pending is None:
             return original(self, *args, **kwargs)
         _tls.gfk = None  # the GenericForeignKey's own load: consumed
@@ -903,7 +960,7 @@ def _hook_manager_counter(original, op, field, kind):
             return original(self)  # answered from the prefetch cache: no query
         try:
             info = _relinfo(self, field, kind, False)
-            lookups = dict(self.core_filters) if _current.get() is None else None
+            lookups = dict(self.core_filters) if (_tls.state or _current.get()) is None else None
             token = _enter_relation(info, op, _label(self.model), op, lookups, innermost=False)
         except Exception:
             token = None

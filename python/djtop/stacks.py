@@ -230,22 +230,11 @@ def line_of(code, lasti):
     return line
 
 
-class Site:
-    """One frame of a walk, kept unresolved until it is written out (an origin's ``site``);
-    the sender's JSON encoder turns it into [file, line, function]."""
-
-    __slots__ = ("shown", "code", "lasti")
-
-    def __init__(self, shown, code, lasti):
-        self.shown = shown
-        self.code = code
-        self.lasti = lasti
-
-    def __reduce__(self):  # origins may be pickled along with instances: a plain list
-        return (list, (self.resolved(),))
-
-    def resolved(self):
-        return [self.shown, line_of(self.code, self.lasti), self.code.co_name]
+def site_of(walk):
+    """The first frame of a walk (``[shown, code, lasti, ...]``) as [file, line, function]:
+    an origin's ``site``, kept as the walk until it is sent."""
+    code = walk[1]
+    return [walk[0], line_of(code, walk[2]), code.co_name]
 
 
 def resolve(flat):

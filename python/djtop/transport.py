@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 
-from .stacks import Site, resolve
+from .stacks import resolve, site_of
 
 PROTOCOL_VERSION = 2
 MAX_LINE = 4 * 1024 * 1024  # the collector skips longer lines
@@ -49,9 +49,7 @@ MAX_DEFS = 50_000  # per connection; the table starts over beyond it (ids keep g
 
 
 def _default(value):
-    """JSON for what json cannot encode: a stack frame kept unresolved, else its repr()."""
-    if type(value) is Site:
-        return value.resolved()
+    """JSON for what json cannot encode: its repr()."""
     return repr(value)
 
 
@@ -82,6 +80,24 @@ def _make_dumps():
 
 
 _encode_json = _make_dumps()
+_join = "".join
+
+
+def _make_iterencode():
+    """``iterencode(value, 0)``: the chunks of value's compact JSON (C when available)."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+
+        if c_make_encoder is not None and encode_basestring_ascii is not None:
+            return c_make_encoder(
+                None, _default, encode_basestring_ascii, None, ":", ",", False, False, False
+            )
+    except ImportError:
+        pass
+    return lambda value, _level: _ENCODER.iterencode(value)
+
+
+_iterencode = _make_iterencode()
 
 
 def new_sid():
@@ -294,7 +310,10 @@ class Transport:
         return None
 
     def _encode_query(self, q, emit_def):
-        """One query tuple (see capture._record) as a v2 line; its defs go out first."""
+        """One query tuple (see capture._record) as a v2 line; its defs go out first.
+
+        Written for speed: it runs once per query, on the app's CPU, and a Python call or a
+        string concatenation less is a measurable share of it."""
         try:
             (rid, qid, alias, vendor, sql, params, many, ts_ns, dur_ns, rows, stack, lib,
              error, orm, rel) = q  # fmt: skip
@@ -314,13 +333,10 @@ class Transport:
                     stack_id = defs.define(defs.frames, key, "frames", resolve(key), emit_def)
                 defs.last_stack = stack
                 defs.last_stack_id = stack_id
-            line = (
-                f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},'
-                f'{_pair("alias", alias, "vendor", vendor)},"sql_id":{sql_id},'
-                f'"params":{"null" if params is None else _encode_json(params)},'
-                f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
-                f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}'
-            )
+            where = _alias_vendor.get((alias, vendor))
+            if where is None:
+                where = _remember_pair(_alias_vendor, "alias", alias, "vendor", vendor)
+            tail = ',"error":null' if error is None else f',"error":{_encode_json(error)}'
             if lib:
                 if lib == defs.last_lib:
                     lib_id = defs.last_lib_id
@@ -331,12 +347,16 @@ class Transport:
                         lib_id = defs.define(defs.frames, key, "frames", resolve(key), emit_def)
                     defs.last_lib = lib
                     defs.last_lib_id = lib_id
-                line += f',"lib_id":{lib_id}'
-            line += ',"error":null' if error is None else f',"error":{_encode_json(error)}'
+                tail = f',"lib_id":{lib_id}{tail}'
             if orm is not None:
                 model, op, lookups = orm
-                line += f',"orm":{{{_pair("model", model, "op", op)}'
-                line += "}" if lookups is None else f',"lookups":{_encode_json(lookups)}}}'
+                what = _model_op.get((model, op))
+                if what is None:
+                    what = _remember_pair(_model_op, "model", model, "op", op)
+                if lookups is None:
+                    tail = f'{tail},"orm":{{{what}}}'
+                else:
+                    tail = f'{tail},"orm":{{{what},"lookups":{_join(_iterencode(lookups, 0))}}}'
             if rel is not None:
                 key = rel_key(rel)
                 entry = defs.rels.get(key)
@@ -344,8 +364,14 @@ class Transport:
                     rel_id = defs.define(defs.rels, key, "rel", rel_json(rel), emit_def, rel)
                 else:
                     rel_id = entry[0]
-                line += f',"rel_id":{rel_id}'
-            line += "}\n"
+                tail = f'{tail},"rel_id":{rel_id}'
+            line = (
+                f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},{where},'
+                f'"sql_id":{sql_id},"params":'
+                f"{'null' if params is None else _join(_iterencode(params, 0))},"
+                f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
+                f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}{tail}}}\n'
+            )
             data = line.encode("utf-8")
             if len(data) < MAX_LINE:
                 return data
@@ -454,6 +480,8 @@ def _name(value):
 
 
 _pairs = {}  # (key, value, key, value) -> their JSON text: aliases, vendors, models, ops
+_alias_vendor = {}  # (alias, vendor) -> _pair("alias", alias, "vendor", vendor)
+_model_op = {}  # (model, op) -> _pair("model", model, "op", op)
 
 
 def _pair(key1, value1, key2, value2):
@@ -467,6 +495,14 @@ def _pair(key1, value1, key2, value2):
     if len(_pairs) >= MAX_DEFS:
         _pairs.clear()
     text = _pairs[key1, value1, key2, value2] = f'"{key1}":{_name(value1)},"{key2}":{_name(value2)}'
+    return text
+
+
+def _remember_pair(table, key1, value1, key2, value2):
+    text = _pair(key1, value1, key2, value2)
+    if len(table) >= MAX_DEFS:
+        table.clear()
+    table[value1, value2] = text
     return text
 
 
@@ -500,7 +536,22 @@ def rel_json(rel):
         out["lookups"] = lookups
     if info[4]:
         out["prefetched"] = True
-    out["origin"] = info[5]
+    out["origin"] = origin_json(info[5])
+    return out
+
+
+def origin_json(origin):
+    """An origin as sent: a copy whose ``site``s (walks, see relations) are resolved to
+    [file, line, function], at every level."""
+    site = origin.get("site")
+    parent = origin.get("origin")
+    if site is None and parent is None:
+        return origin
+    out = dict(origin)
+    if type(site) is list:
+        out["site"] = site_of(site)
+    if parent is not None:
+        out["origin"] = origin_json(parent)
     return out
 
 

@@ -78,7 +78,7 @@ def test_a_walk_resolves_to_file_line_function():
     walk = ["tests/x.py", frame.f_code, lasti]
     name = "test_a_walk_resolves_to_file_line_function"
     assert stacks.resolve(walk) == (("tests/x.py", line, name),)
-    assert stacks.Site(*walk).resolved() == ["tests/x.py", line, name]
+    assert stacks.site_of(walk + ["other.py", frame.f_code, 0]) == ["tests/x.py", line, name]
 
 
 def _walk_both(memo, limit=20):
