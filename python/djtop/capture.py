@@ -34,6 +34,7 @@ _stacks_on = True
 _relations = None  # the relations module once its hooks are installed
 _explain = None  # the explain module when EXPLAIN requests are answered
 _current_request = context.current.get
+_getframe = sys._getframe
 
 
 def djtop_execute_wrapper(execute, sql, params, many, ctx):
@@ -138,7 +139,16 @@ def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
         orm, rel = relations.attribution()
     if _stacks_on:
         lib = []
-        stack = stacks.capture(sys._getframe(2), task, loop_thread, lib, walks)
+        # from the first frame that is not the backend's plumbing (stacks.skip)
+        skipped, code = stacks.skip
+        try:
+            frame = _getframe(2 + skipped)
+        except ValueError:
+            frame = None
+        if frame is None or frame.f_code is not code:
+            frame = _getframe(2)
+            stacks.learn_skip(frame)
+        stack = stacks.capture(frame, task, loop_thread, lib, walks)
     else:
         lib = stack = ()
     qid = next(sink._qids)

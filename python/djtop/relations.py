@@ -351,7 +351,7 @@ def _enter_relation(info, rel_op="load", model=None, op=None, lookups=None, inne
 def origin_of(instance):
     """How a model instance was loaded: its origin dict (UNKNOWN when not known)."""
     try:
-        return getattr(instance._state, ORIGIN_ATTR, None) or UNKNOWN
+        return instance._state._djtop_origin or UNKNOWN  # ModelState's default: None
     except Exception:
         return UNKNOWN
 
@@ -396,36 +396,42 @@ def _tag(obj, origin):
         pass
 
 
-def _evaluation_origin(qs):
-    """(origin, fresh) for the instances a queryset evaluation is about to make."""
-    override = _tls.override
-    if override is not None:
-        return override, False
-    mark = qs._query._djtop
-    if mark and mark[0] is not None:
-        info = mark[0]
-        return _child("lazy", info[0], info[1], info[5]), False
-    state = _tls.state or _current.get()
-    if state is not None and state[_OP] in _GET_OPS:
-        return _Origin(how="get", model=_label(qs.model)), True
-    return _Origin(how="queryset", model=_label(qs.model), rows=0), True
-
-
 def _hook_model_iterable_iter(original):
     def __iter__(self):
         inner = original(self)
-        try:
-            origin, fresh = _evaluation_origin(self.queryset)
-        except Exception:
-            origin = None
+        # The origin of the instances this evaluation makes: a descriptor's or a prefetch's
+        # load (set around it), a relation's queryset (lazy), else a get() or a queryset.
+        # Inline, not a helper: it runs once per evaluation, i.e. for nearly every query.
+        tls = _tls
+        origin = tls.override
+        fresh = False
         if origin is None:
-            yield from inner
-            return
+            try:
+                qs = self.queryset
+                mark = qs._query._djtop
+                if mark and mark[0] is not None:
+                    info = mark[0]
+                    origin = _child("lazy", info[0], info[1], info[5])
+                else:
+                    model = qs.model
+                    label = _labels.get(model) or _label(model)
+                    state = tls.state or _current.get()
+                    origin = _Origin()
+                    if state is not None and state[_OP] in _GET_OPS:
+                        origin["how"] = "get"
+                        origin["model"] = label
+                    else:
+                        origin["how"] = "queryset"
+                        origin["model"] = label
+                        origin["rows"] = 0
+                    fresh = True
+            except Exception:
+                yield from inner
+                return
         last = capture.last
         ident = _get_ident()
         before = last.get(ident)
         if self.queryset._query.select_related:
-            tls = _tls
             previous = tls.eval
             tls.eval = origin  # the query runs and select_related's populators are made here
             try:
@@ -792,21 +798,51 @@ def _load(original_call, info, lazy):
 def _hook_forward_get_object(original):
     """ForwardManyToOneDescriptor.get_object: called by __get__ on a cache miss only."""
 
+    # In a loop over one queryset every load has the same parent origin: the relation tuple,
+    # the loaded instances' origin and the state are made once per (descriptor, parent
+    # origin, instance class) and shared, and the sender defines the relation once.
+    last = {}  # descriptor -> (origin, class, info, lazy origin, state with no outer call)
+
     @functools.wraps(original)
     def get_object(self, instance):
         try:
-            field = self.field
-            model = _label(type(instance))
-            origin = origin_of(instance)
-            kind = "o2o" if field.one_to_one else "fk"
-            target = _label(field.remote_field.model)
-            info = (model, field.name, kind, target, False, origin, True)
-            lazy = _child("lazy", model, field.name, origin)
+            origin = instance._state._djtop_origin or UNKNOWN
+            cls = type(instance)
+            entry = last.get(self)
+            if entry is None or entry[0] is not origin or entry[1] is not cls:
+                field = self.field
+                model = _label(cls)
+                kind = "o2o" if field.one_to_one else "fk"
+                target = _label(field.remote_field.model)
+                info = (model, field.name, kind, target, False, origin, True)
+                lazy = _child("lazy", model, field.name, origin)
+                entry = last[self] = (
+                    origin,
+                    cls,
+                    info,
+                    lazy,
+                    (None, None, None, info, "load", None),
+                )
+            tls = _tls
+            previous = tls.state
+            current = previous or _current.get()
+            if current is None:
+                state = entry[4]
+            else:  # inside a public call: _enter_relation, inline (the innermost access wins)
+                state = (current[0], current[1], current[2], entry[2], "load", None)
+            lazy = entry[3]
+            override = tls.override
         except Exception:
             return original(self, instance)
-        obj = _load(lambda: original(self, instance), info, lazy)
+        tls.state = state
+        tls.override = lazy
         try:
-            if obj is not None and getattr(obj._state, ORIGIN_ATTR, None) is None:
+            obj = original(self, instance)
+        finally:
+            tls.override = override
+            tls.state = previous
+        try:
+            if obj is not None and obj._state._djtop_origin is None:
                 _tag(obj, lazy)  # a multi-table parent built without a query
         except Exception:
             pass
@@ -1071,6 +1107,10 @@ def install():
 
         if "_djtop" not in Query.__dict__:
             _set(Query, "_djtop", None)  # the default: a plain attribute read
+        from django.db.models.base import ModelState
+
+        if ORIGIN_ATTR not in ModelState.__dict__:
+            _set(ModelState, ORIGIN_ATTR, None)  # no origin: a plain read, no AttributeError
         for name, op in _QUERYSET_OPS:
             _patch(QuerySet, name, _hook_queryset_method, op)
         _patch(QuerySet, "_fetch_all", _hook_fetch_all)

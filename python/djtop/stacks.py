@@ -50,9 +50,38 @@ _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable
 _MEMO_SIZE = 32  # frames remembered per request (see _walk)
 
 
+# Every statement's walk begins with the same hidden frames (the backend's cursor wrappers:
+# three under DEBUG). ``skip`` is (how many, the code of the frame after them) as the last
+# walk found them: the execute wrapper asks sys._getframe for that frame directly, which does
+# not make frame objects for the frames in between, and walks from there when it runs that
+# code (else it walks from the start and calls ``learn_skip``).
+skip = (0, None)
+
+
+def learn_skip(frame):
+    """Count the hidden frames a walk from ``frame`` begins with (see ``skip``)."""
+    global skip
+    n = 0
+    cache = _cache
+    while frame is not None:
+        code = frame.f_code
+        try:
+            kind = cache[code.co_filename]
+        except KeyError:
+            kind = _classify_into(code.co_filename, frame)
+        if kind is not None:
+            skip = (n, code)
+            return
+        n += 1
+        frame = frame.f_back
+    skip = (0, None)
+
+
 def _reset_cache():
+    global skip
     _cache.clear()
     _cache[_ENTRY_FILE] = _ENTRY
+    skip = (0, None)
 
 
 def configure(root, depth=20, hide_modules=(), library=8):

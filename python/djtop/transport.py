@@ -337,19 +337,44 @@ class Transport:
                 if lookups is None:
                     tail = f'{tail},"orm":{{{what}}}'
                 else:
-                    tail = f'{tail},"orm":{{{what},"lookups":{_join(_iterencode(lookups, 0))}}}'
+                    # {"pk": 5}, the common case, without the encoder (~1.6x cheaper)
+                    text = None
+                    if len(lookups) == 1:
+                        ((key, value),) = lookups.items()
+                        if type(value) is int:
+                            name = _names.get(key)
+                            if name is None:
+                                name = _name(key)
+                            text = f"{{{name}:{value}}}"
+                    if text is None:
+                        text = _join(_iterencode(lookups, 0))
+                    tail = f'{tail},"orm":{{{what},"lookups":{text}}}'
             if rel is not None:
-                key = rel_key(rel)
-                entry = defs.rels.get(key)
-                if entry is None:
-                    rel_id = defs.define(defs.rels, key, "rel", rel_json(rel), emit_def, rel)
+                # A loop's lazy loads share one relation tuple (relations' get_object)
+                info, rel_op, rel_lookups = rel
+                last = defs.last_rel
+                if info is last[0] and rel_op == last[1] and rel_lookups is None and last[2]:
+                    rel_id = last[2]
                 else:
-                    rel_id = entry[0]
+                    key = rel_key(rel)
+                    entry = defs.rels.get(key)
+                    if entry is None:
+                        rel_id = defs.define(defs.rels, key, "rel", rel_json(rel), emit_def, rel)
+                    else:
+                        rel_id = entry[0]
+                    if rel_lookups is None:
+                        defs.last_rel = (info, rel_op, rel_id)
                 tail = f'{tail},"rel_id":{rel_id}'
+            if params is None:
+                ptext = "null"
+            elif type(params) is tuple and len(params) == 1 and type(params[0]) is int:
+                ptext = f"[{params[0]}]"  # an N+1's one id, without the encoder
+            else:
+                ptext = _join(_iterencode(params, 0))
             line = (
                 f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},{where},'
                 f'"sql_id":{sql_id},"params":'
-                f"{'null' if params is None else _join(_iterencode(params, 0))},"
+                f"{ptext},"
                 f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
                 f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}{tail}}}\n'
             )
@@ -357,7 +382,7 @@ class Transport:
             if len(data) < MAX_LINE:
                 return data
             # oversized params: the query still counts, without them
-            data = line.replace(f'"params":{_encode_json(params)}', '"params":null', 1)
+            data = line.replace(f'"params":{ptext}', '"params":null', 1)
             data = data.encode("utf-8")
             if len(data) < MAX_LINE:
                 return data
@@ -418,7 +443,7 @@ class _Defs:
 
     __slots__ = (
         "sql", "frames", "rels", "count", "sid",
-        "last_stack", "last_stack_id", "last_lib", "last_lib_id",
+        "last_stack", "last_stack_id", "last_lib", "last_lib_id", "last_rel",
     )  # fmt: skip
 
     def __init__(self, sid):
@@ -429,6 +454,7 @@ class _Defs:
         self.count = 0
         self.last_stack = self.last_lib = None  # the last stack / library frames written
         self.last_stack_id = self.last_lib_id = None
+        self.last_rel = (None, None, 0)  # the last relation tuple written: (info, op, id)
 
     def define(self, table, key, kind, value, emit, keep=None):
         """A new id for ``key``; its def line goes to ``emit`` before the line using it."""
@@ -454,7 +480,9 @@ def _name(value):
     try:
         return _names[value]
     except KeyError:
-        text = _names[value] = _encode_json(value)
+        text = _encode_json(value)
+        if len(_names) < 10_000:  # aliases, vendors, lookup keywords: a few, but bounded
+            _names[value] = text
         return text
     except TypeError:
         return _encode_json(str(value))

@@ -54,6 +54,33 @@ def test_users_own_execute_wrapper_blocks_do_not_remove_ours():
     assert len([e for e in read_events() if "after-user-wrapper" in str(e.get("params"))]) == 1
 
 
+def test_a_wrapper_put_outside_ours_is_in_the_stack_after_the_walk_learned_its_start():
+    """The walk starts past the backend's cursor wrappers, as the statements before showed
+    them (stacks.skip); a user's wrapper outside ours changes that shape and is walked."""
+
+    def outer(execute, sql, params, many, context):
+        return execute(sql, params, many, context)
+
+    Author.objects.filter(name="skip-before").exists()
+    connection.execute_wrappers.insert(0, outer)
+    try:
+        Author.objects.filter(name="skip-outer").exists()
+    finally:
+        connection.execute_wrappers.remove(outer)
+    Author.objects.filter(name="skip-after").exists()
+    line = sys._getframe().f_lineno - 1
+    events = read_events()
+    (inside,) = [e for e in events if "skip-outer" in str(e.get("params"))]
+    (after,) = [e for e in events if "skip-after" in str(e.get("params"))]
+    assert inside["stack"][0][2] == "outer"
+    assert inside["stack"][1][2] == after["stack"][0][2]
+    assert after["stack"][0] == [
+        "test_capture.py",
+        line,
+        "test_a_wrapper_put_outside_ours_is_in_the_stack_after_the_walk_learned_its_start",
+    ]
+
+
 def test_queries_outside_requests_are_labelled_by_thread_and_startup():
     def work(name):
         Author.objects.filter(name=name).count()

@@ -267,6 +267,42 @@ def test_queries_travel_as_v2_lines_with_each_distinct_value_defined_once():
         server.close()
 
 
+def test_the_senders_shortcuts_write_what_the_encoder_writes():
+    """One int param, one int lookup and a repeated relation tuple skip the JSON encoder or
+    the def table; values beside them (bools, big ints, odd keys, other ops) do not."""
+    server = LineServer()
+    transport = Transport(f"127.0.0.1:{server.address[1]}", queue_size=100, hello=HELLO)
+    rid = transport.next_rid()
+    code, lasti, _line = _here()
+    stack = ["app/views.py", code, lasti]
+    info = ("app.Book", "author", "fk", "app.Author", False, {"how": "queryset"}, False)
+    cases = [
+        ((7,), {"pk": 7}, (info, "load", None)),
+        ((True,), {"pk": True}, (info, "load", None)),
+        ((2**70,), {'na"me': 3}, (info, "all", None)),
+        ((1, 2), {"pk": 1, "x": 2}, (info, "filter", {"title": "a"})),
+        (("s",), {"pk": "s"}, (info, "load", None)),
+    ]
+    for n, (params, lookups, rel) in enumerate(cases):
+        query = (rid, n + 1, "default", "sqlite", "SELECT %s", params, False, 1, 2, None, stack,
+                 [], None, ("app.Book", "get", lookups), rel)  # fmt: skip
+        transport.emit(query)
+    try:
+        wait_until(lambda: server.connections and len(server.connections[0]) == 11, what="lines")
+        lines = server.connections[0]
+        defs = {e["id"]: e for e in lines if e["type"] == "def"}
+        queries = [e for e in lines if e["type"] == "query"]
+        assert [q["params"] for q in queries] == [list(c[0]) for c in cases]
+        assert [q["orm"]["lookups"] for q in queries] == [c[1] for c in cases]
+        rels = [defs[q["rel_id"]]["rel"] for q in queries]
+        assert [r["op"] for r in rels] == ["load", "load", "all", "filter", "load"]
+        assert rels[3]["lookups"] == {"title": "a"} and "lookups" not in rels[0]
+        ids = [q["rel_id"] for q in queries]
+        assert ids[0] == ids[1] == ids[4] and len(set(ids)) == 3  # one def per distinct relation
+    finally:
+        server.close()
+
+
 def test_recording_inline_resolves_defs_per_process_and_names_a_missing_one():
     raw = [
         {"type": "def", "sid": "a" * 16, "id": 1, "sql": "SELECT 1"},
