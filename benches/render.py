@@ -188,7 +188,7 @@ def shim_breakdown(r):
             )
         )
     rows = []
-    for view in ("pk", "fk"):
+    for view in ("pk", "fk", "apk", "afk"):
         s = r.get(f"shim.instructions.sqlite.{view}")
         if s is None:
             continue
@@ -207,9 +207,11 @@ def shim_breakdown(r):
         parts.append(
             "Instructions per query (valgrind callgrind, all threads, except the collector-down "
             "column: the app's thread only, since the sender's retries are paced by the clock "
-            "and valgrind runs the app ~50x slower; independent of the machine's load; "
+            "and valgrind runs the app ~50x slower, which is why the async views, whose ORM "
+            "work runs in another thread, have none; independent of the machine's load; "
             "`scripts/bench_shim.py --instructions --queries 500 --scenarios "
-            "pk,fk --variants bare,djtop,djtop_down,toolbar`):\n\n"
+            "pk,fk --variants bare,djtop,djtop_down,toolbar`, then `--scenarios apk,afk "
+            "--variants bare,djtop,toolbar`):\n\n"
             + table(
                 [
                     "view",

@@ -11,7 +11,7 @@
 # BENCH_ROUNDS (15), BENCH_QUERIES (2000), BENCH_DBS (sqlite,postgres), DJTOP_BENCH_SCALE (1.0:
 # sizes of the Rust benches), BENCH_ONLY (space-separated subset of: rust startup shim ablation
 # instructions), BENCH_NO_DOC=1 (print only). On the 2-core reference machine: rust ~12 min, shim ~10 min,
-# ablation ~2 min, instructions (valgrind) ~13 min.
+# ablation ~2 min, instructions (valgrind) ~30 min.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -74,6 +74,11 @@ if want instructions; then
     echo "== scripts/bench_shim.py --instructions (valgrind callgrind)"
     PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
       --instructions --queries 500 --scenarios pk,fk --variants bare,djtop,djtop_down,toolbar \
+      --json "$DJTOP_BENCH_JSON" 2>&1 | grep -v '^=='
+    # The async views: the ORM runs in asgiref's worker thread, so the collector-down count
+    # (the app's main thread only, see bench_shim.instructions) would miss it: not run.
+    PYTHONPATH= "$VENV/bin/python" scripts/bench_shim.py --djtop-bin target/release/djtop \
+      --instructions --queries 500 --scenarios apk,afk --variants bare,djtop,toolbar \
       --json "$DJTOP_BENCH_JSON" 2>&1 | grep -v '^=='
   else
     echo "SKIPPED instructions: valgrind is not installed"
