@@ -62,15 +62,9 @@ def learn_skip(frame):
     """Count the hidden frames a walk from ``frame`` begins with (see ``skip``)."""
     global skip
     n = 0
-    cache = _cache
     while frame is not None:
-        code = frame.f_code
-        try:
-            kind = cache[code.co_filename]
-        except KeyError:
-            kind = _classify_into(code.co_filename, frame)
-        if kind is not None:
-            skip = (n, code)
+        if _kind(frame) is not None:
+            skip = (n, frame.f_code)
             return
         n += 1
         frame = frame.f_back
@@ -201,6 +195,16 @@ def _remember(memo, seen, out, crossed):
             return
     for frame, start in seen:
         memo[frame] = (out[start:], crossed)
+
+
+def _kind(frame):
+    """What a frame's file is (see ``_cache``). _walk, the per-frame loop of every query,
+    writes this lookup out instead of calling it."""
+    filename = frame.f_code.co_filename
+    try:
+        return _cache[filename]
+    except KeyError:
+        return _classify_into(filename, frame)
 
 
 def _classify_into(filename, frame):
@@ -373,13 +377,9 @@ def capture(frame, task=None, loop_thread=None, lib=None, memo=None):
     if task is not None and (crossed or not out) and len(out) < 3 * depth:
         settle = loop_thread is not None and threading.get_ident() != loop_thread
         for frame in task_frames(task, settle=settle):
-            code = frame.f_code
-            try:
-                kind = _cache[code.co_filename]
-            except KeyError:
-                kind = _classify_into(code.co_filename, frame)
+            kind = _kind(frame)
             if type(kind) is str:
-                out += (kind, code, frame.f_lasti)
+                out += (kind, frame.f_code, frame.f_lasti)
                 if len(out) >= 3 * depth:
                     break
     return out
