@@ -234,8 +234,13 @@ def shim_breakdown(r):
                 f"- {db} worker, one call timed alone (µs, best of 5 × 20,000): the execute "
                 f"wrapper with the queue stubbed out {m['wrapper_total_us']:.2f}, of which "
                 f"stack capture from a shallow stack {m['stack_capture_us']:.2f}, params "
-                f"{m['json_safe_params_us']:.2f}, emit {m['emit_us']:.2f}; JSON encoding of one "
-                f"{m['event_bytes']}-byte query event in the sender thread {m['encode_us']:.2f}."
+                f"{m['json_safe_params_us']:.2f}, emit {m['emit_us']:.2f}"
+                + (
+                    f"; JSON encoding of one {m['event_bytes']}-byte query event in the sender "
+                    f"thread {m['encode_us']:.2f}."
+                    if "encode_us" in m  # before the app's thread encoded its queries
+                    else f" (the encoding of its {m['event_bytes']}-byte line included)."
+                )
             )
         prof = r.get(f"shim.{db}.profile_djtop")
         if prof:

@@ -272,7 +272,7 @@ def micro():
     stack = ["benchapp/views.py", here.f_code, 20, "benchapp/views.py", here.f_code, 40]
     query_py = "django/db/models/query.py"
     lib = [query_py, here.f_code, 60, query_py, here.f_code, 80]
-    # what capture._record queues (see transport.Transport._encode_query)
+    # what capture._record hands to transport.Transport.emit_query
     event = ("0123456789abcdef-1", 1, "default", "sqlite", sql, (7,), False,
              1763730001256301000, 84100, 1, stack, lib, None,
              ("benchapp.Author", "first", {"pk": 7}), None)  # fmt: skip
@@ -314,14 +314,14 @@ def micro():
             lambda: nested(5, lambda: stacks.capture(sys._getframe(), None, None))
         )
         results["json_safe_params_us"] = per_call(lambda: capture.json_safe_params(params))
-        results["emit_us"] = per_call(lambda: sink.emit(event))
+        sink.emit_query(*event)  # defines the SQL text and the frames once
+        results["emit_us"] = per_call(lambda: sink.emit_query(*event))  # encoding included
     finally:
         sink._queue = saved
-    lines = []
-    encoder = transport.Transport("127.0.0.1:9")  # its own def table, never started
-    encoder._encode_query(event, lines.append)  # defines the SQL text and the frames once
-    results["encode_us"] = per_call(lambda: encoder._encode_query(event, lines.append))
-    results["event_bytes"] = len(encoder._encode_query(event, lines.append))
+    encoder = transport.Transport("127.0.0.1:9")  # its own def table
+    encoder._thread = True  # never started: the line stays in its queue
+    encoder.emit_query(*event)
+    results["event_bytes"] = len(encoder._queue[-1])
     return results
 
 

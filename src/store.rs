@@ -320,8 +320,8 @@ impl Store {
                 Resolved::Orm(id, lookups)
             }
         };
-        // A def of an id already defined replaces it (the shim restarts its table on every
-        // new connection).
+        // A def of an id already defined replaces it (the shim sends its defs again on every
+        // new connection; another producer may reuse ids).
         self.defs[process].insert(id, resolved);
     }
 

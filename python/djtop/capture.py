@@ -155,25 +155,23 @@ def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
     if _explain is not None:
         _explain.remember(sink.sid, qid, connection.alias, sql, params, many)
     last[_get_ident()] = (qid, stack)
-    # A tuple, encoded on the sender thread (transport.Transport._encode_query).
-    sink.emit(
-        (
-            rid,
-            qid,
-            connection.alias,
-            connection.vendor,
-            sql,
-            safe_params,
-            bool(many),
-            ts,
-            dur,
-            rows,
-            stack,
-            lib,
-            None if error is None else _describe(error),
-            orm,
-            rel,
-        )
+    # Encoded here, while its objects are in this core's caches (transport.emit_query).
+    sink.emit_query(
+        rid,
+        qid,
+        connection.alias,
+        connection.vendor,
+        sql,
+        safe_params,
+        many,
+        ts,
+        dur,
+        rows,
+        stack,
+        lib,
+        None if error is None else _describe(error),
+        orm,
+        rel,
     )
 
 

@@ -4,16 +4,20 @@ nobody listens.
 The app's threads only append an event to a bounded deque (dropping and counting when it is
 full); nothing wakes up per event. A daemon sender thread, started with the transport, wakes
 when a request ends (``wake``), when ``WAKE_AT`` events are waiting, and at the latest every
-``LATENCY`` seconds; it encodes what has gathered as NDJSON and writes it to the collector's
-socket, or appends it to a file with ``DJTOP_RECORD``. So a request's queries usually travel
+``LATENCY`` seconds, and writes what has gathered (NDJSON) to the collector's socket, or
+appends it to a file with ``DJTOP_RECORD``. So a request's queries usually travel
 in one batch, right after its response, and a long request's still show up as it runs. Every
 connection (and a recording) starts with ``hello``.
 
-Query events travel as tuples and are encoded here, on the sender thread, in the protocol's
-v2 form (docs/protocol.md): each distinct SQL text, stack, library-frame list and relation is
-sent once per connection as a ``def`` line and then referred to by its id, so an N+1's
-thousand queries cost a thousand short lines rather than a thousand copies of the SQL and the
-stack.
+A query is encoded on the app's thread that ran it, right after the statement, into the
+protocol's v2 line (docs/protocol.md): each distinct SQL text, stack, library-frame list and
+relation gets an id once per process, the first time a query needs it, and its ``def`` line
+(written by the sender, queued ahead of that query's line) defines it for the collector; an
+N+1's thousand queries cost a thousand short lines rather than a thousand copies of the SQL
+and the stack. Encoding there, while the statement's objects are in that core's caches, costs
+a fraction of doing it later on the sender's core (docs/performance.md); the sender only
+writes bytes, and the def lines, which are rare. After a reconnect (a collector restart, say)
+it first sends again the defs it had sent, since the new collector knows none.
 
 ``active`` says whether capturing is worth anything: true while connected (or recording, or
 before the first attempt), false once an attempt to reach the collector failed. The execute
@@ -45,7 +49,7 @@ LATENCY = 0.2  # the longest an event waits to be sent (a request's end sends it
 WAKE_AT = 512  # ... or this many waiting events: a long request's queries keep flowing
 RETRY = 0.25  # while no collector listens: how often to try again
 RETRY_MIN = 0.05  # ... and at most this often, however many requests poke it
-MAX_DEFS = 50_000  # per connection; the table starts over beyond it (ids keep growing)
+MAX_DEFS = 50_000  # ids in use per process; the tables start over beyond it (ids keep growing)
 
 
 def _default(value):
@@ -113,7 +117,8 @@ class Transport:
         self._start_lock = threading.Lock()
         self._thread = None
         self._sink = None
-        self._defs = _Defs(self.sid)
+        self._defs = _Defs(self._queue)  # the ids of this process's SQL texts, stacks, relations
+        self._defs_sent = 0  # the sender has written every def up to this id (ids grow)
         self.on_request = None  # called with each JSON object the collector sends
         self.on_active = None  # called (on the sender thread) with True/False as it changes
 
@@ -123,8 +128,8 @@ class Transport:
         return f"{self.sid}-{next(self._rids)}"
 
     def emit(self, event):
-        """Queue one event (a dict, or a query tuple from capture); False when the queue is
-        full and it was dropped."""
+        """Queue one event (a dict: a request's start or end, an EXPLAIN answer, ...; queries
+        go through ``emit_query``); False when the queue is full and it was dropped."""
         queue = self._queue
         waiting = len(queue)
         if waiting >= self.queue_size:
@@ -133,6 +138,119 @@ class Transport:
             return False
         queue.append(event)
         if waiting == WAKE_AT:
+            self._wake.set()
+        elif self._thread is None:
+            self.start()
+        return True
+
+    def emit_query(self, rid, qid, alias, vendor, sql, params, many, ts_ns, dur_ns, rows, stack,
+                   lib, error, orm, rel):  # fmt: skip
+        """Queue one statement (see capture._record) as its v2 line; the ids it names that
+        are new get their defs queued first. False when the queue is full and it was dropped.
+
+        Written for speed: it runs once per query, on the app's thread, and a Python call or
+        a string concatenation less is a measurable share of what djtop costs."""
+        queue = self._queue
+        waiting = len(queue)
+        if waiting >= self.queue_size:
+            with self._drop_lock:
+                self.drops += 1
+            return False
+        try:
+            defs = self._defs
+            sql_id = defs.sql.get(sql)
+            if sql_id is None:
+                sql_id = defs.define(defs.sql, sql, "sql", sql)
+            # An N+1 repeats one stack: compared with the last one (list equality checks
+            # identity first, so the code objects are not compared field by field, nor
+            # hashed as a dict key would need). (stack, id): one slot, read and written whole.
+            last = defs.last_stack
+            if stack == last[0]:
+                stack_id = last[1]
+            else:
+                key = tuple(stack)
+                stack_id = defs.frames.get(key)
+                if stack_id is None:
+                    stack_id = defs.define(defs.frames, key, "frames", key)
+                defs.last_stack = (stack, stack_id)
+            where = _alias_vendor.get((alias, vendor))
+            if where is None:
+                where = _remember_pair(_alias_vendor, "alias", alias, "vendor", vendor)
+            tail = ',"error":null' if error is None else f',"error":{_encode_json(error)}'
+            if lib:
+                last = defs.last_lib
+                if lib == last[0]:
+                    lib_id = last[1]
+                else:
+                    key = tuple(lib)
+                    lib_id = defs.frames.get(key)
+                    if lib_id is None:
+                        lib_id = defs.define(defs.frames, key, "frames", key)
+                    defs.last_lib = (lib, lib_id)
+                tail = f',"lib_id":{lib_id}{tail}'
+            if orm is not None:
+                model, op, lookups = orm
+                what = _model_op.get((model, op))
+                if what is None:
+                    what = _remember_pair(_model_op, "model", model, "op", op)
+                if lookups is None:
+                    tail = f'{tail},"orm":{{{what}}}'
+                else:
+                    # {"pk": 5}, the common case, without the encoder (~1.6x cheaper)
+                    text = None
+                    if len(lookups) == 1:
+                        ((key, value),) = lookups.items()
+                        if type(value) is int:
+                            name = _names.get(key)
+                            if name is None:
+                                name = _name(key)
+                            text = f"{{{name}:{value}}}"
+                    if text is None:
+                        text = _join(_iterencode(lookups, 0))
+                    tail = f'{tail},"orm":{{{what},"lookups":{text}}}'
+            if rel is not None:
+                # A loop's lazy loads share one relation tuple (relations' get_object)
+                info, rel_op, rel_lookups = rel
+                last = defs.last_rel
+                if info is last[0] and rel_op == last[1] and rel_lookups is None and last[2]:
+                    rel_id = last[2]
+                else:
+                    key = rel_key(rel)
+                    entry = defs.rels.get(key)
+                    if entry is None:
+                        rel_id = defs.define(defs.rels, key, "rel", rel)
+                    else:
+                        rel_id = entry[0]
+                    if rel_lookups is None:
+                        defs.last_rel = (info, rel_op, rel_id)
+                tail = f'{tail},"rel_id":{rel_id}'
+            if params is None:
+                ptext = "null"
+            elif type(params) is tuple and len(params) == 1 and type(params[0]) is int:
+                ptext = f"[{params[0]}]"  # an N+1's one id, without the encoder
+            else:
+                ptext = _join(_iterencode(params, 0))
+            line = (
+                f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},{where},'
+                f'"sql_id":{sql_id},"params":'
+                f"{ptext},"
+                f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
+                f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}{tail}}}\n'
+            )
+            data = line.encode("utf-8")
+            if len(data) >= MAX_LINE:
+                # oversized params: the query still counts, without them
+                data = line.replace(f'"params":{ptext}', '"params":null', 1).encode("utf-8")
+                if len(data) >= MAX_LINE:
+                    data = None
+        except Exception:
+            data = None
+        if data is None:
+            with self._drop_lock:
+                self.drops += 1
+            return False
+        queue.append(data)
+        if WAKE_AT <= waiting < WAKE_AT + 8:  # a query may queue up to 4 defs before it
             self._wake.set()
         elif self._thread is None:
             self.start()
@@ -180,8 +298,8 @@ class Transport:
     # -- the sender thread ------------------------------------------------------------------
 
     def _run(self):
-        pending = []  # encoded lines taken from the queue, not yet written
-        taken = []  # the events behind them, to encode again after a reconnect
+        pending = []  # lines taken from the queue, not yet written
+        taken = []  # the query and event lines among them, to queue again after a reconnect
         markers = []  # flush() markers among them
         drops_sent = 0
         while True:
@@ -202,10 +320,15 @@ class Transport:
                         self._wake.wait(RETRY - RETRY_MIN)
                         self._wake.clear()
                         continue
-                    self._defs = _Defs(self.sid)  # this connection's collector knows none
                     self.down = False
                     self._set_active(True)
                     pending.append(self._encode(self._hello()))
+                    # this connection's collector knows none of the ids sent before: the defs
+                    # still queued come in their turn
+                    for item in self._defs.defined(self._defs_sent):
+                        line = self._def_line(item)
+                        if line is not None:
+                            pending.append(line)
                 if not pending and not markers:
                     if len(self._queue) < WAKE_AT:  # else a backlog: keep at it
                         self._sleep()
@@ -217,8 +340,8 @@ class Transport:
                     try:
                         self._sink.write(b"".join(pending))
                     except OSError:
-                        self._close_sink()  # reconnect (with hello) and write them again
-                        del pending[:]  # encoded against this connection's defs
+                        self._close_sink()  # reconnect (hello, the defs) and write them again
+                        del pending[:]
                         self._queue.extendleft(reversed(taken))
                         del taken[:]
                         continue
@@ -257,135 +380,59 @@ class Transport:
         wake.clear()
 
     def _take(self, pending, taken, markers):
-        """Encode up to a batch of queued events into ``pending``."""
+        """Up to a batch of queued items into ``pending``: query lines as they are, defs and
+        other events encoded here."""
         queue = self._queue
-        encode_query = self._encode_query
-        encode = self._encode
         append = pending.append
+        keep = taken.append
         for _ in range(BATCH):
             try:
                 item = queue.popleft()
             except IndexError:
                 return
-            taken.append(item)
-            if type(item) is tuple:
-                line = encode_query(item, append)
-            elif isinstance(item, _Marker):
-                taken.pop()
+            kind = type(item)
+            if kind is bytes:  # a query, encoded by emit_query
+                append(item)
+                keep(item)
+            elif kind is _Def:
+                self._defs_sent = item.id  # defined in id order, under the defs' lock
+                line = self._def_line(item)
+                if line is not None:
+                    append(line)
+            elif kind is _Marker:
                 markers.append(item)
-                continue
             else:
-                line = encode(item)
-            if line is not None:
-                append(line)
+                line = self._encode(item)
+                if line is not None:
+                    append(line)
+                    keep(line)
+
+    def _def_line(self, item):
+        """The ``def`` line of one id; a value that cannot be written is sent empty, so the
+        queries naming it still arrive."""
+        kind = item.kind
+        try:
+            value = item.value
+            if kind == "sql":
+                value = _sql_text(value)
+            elif kind == "frames":
+                value = resolve(value)
+            else:
+                value = rel_json(value)
+            body = _encode_json(value)
+            if len(body) >= MAX_LINE - 100:
+                if kind != "sql":
+                    raise ValueError("too long")
+                body = _encode_json(value[: MAX_LINE // 8])  # a giant statement: its start
+        except Exception:
+            body = {"sql": '""', "frames": "[]"}.get(kind, "{}")
+        return f'{{"type":"def","sid":"{self.sid}","id":{item.id},"{kind}":{body}}}\n'.encode()
 
     def _encode(self, event):
         try:
             line = _encode_json(event)
             if len(line) < MAX_LINE:
                 return line.encode("utf-8") + b"\n"
-        except Exception:
-            pass
-        with self._drop_lock:
-            self.drops += 1
-        return None
-
-    def _encode_query(self, q, emit_def):
-        """One query tuple (see capture._record) as a v2 line; its defs go out first.
-
-        Written for speed: it runs once per query, on the app's CPU, and a Python call or a
-        string concatenation less is a measurable share of it."""
-        try:
-            (rid, qid, alias, vendor, sql, params, many, ts_ns, dur_ns, rows, stack, lib,
-             error, orm, rel) = q  # fmt: skip
-            defs = self._defs
-            sql_id = defs.sql.get(sql)
-            if sql_id is None:
-                sql_id = defs.define(defs.sql, sql, "sql", _sql_text(sql), emit_def)
-            # An N+1 repeats one stack: compared with the last one (list equality checks
-            # identity first, so the code objects are not compared field by field, nor
-            # hashed as a dict key would need).
-            if stack == defs.last_stack:
-                stack_id = defs.last_stack_id
-            else:
-                key = tuple(stack)
-                stack_id = defs.frames.get(key)
-                if stack_id is None:
-                    stack_id = defs.define(defs.frames, key, "frames", resolve(key), emit_def)
-                defs.last_stack = stack
-                defs.last_stack_id = stack_id
-            where = _alias_vendor.get((alias, vendor))
-            if where is None:
-                where = _remember_pair(_alias_vendor, "alias", alias, "vendor", vendor)
-            tail = ',"error":null' if error is None else f',"error":{_encode_json(error)}'
-            if lib:
-                if lib == defs.last_lib:
-                    lib_id = defs.last_lib_id
-                else:
-                    key = tuple(lib)
-                    lib_id = defs.frames.get(key)
-                    if lib_id is None:
-                        lib_id = defs.define(defs.frames, key, "frames", resolve(key), emit_def)
-                    defs.last_lib = lib
-                    defs.last_lib_id = lib_id
-                tail = f',"lib_id":{lib_id}{tail}'
-            if orm is not None:
-                model, op, lookups = orm
-                what = _model_op.get((model, op))
-                if what is None:
-                    what = _remember_pair(_model_op, "model", model, "op", op)
-                if lookups is None:
-                    tail = f'{tail},"orm":{{{what}}}'
-                else:
-                    # {"pk": 5}, the common case, without the encoder (~1.6x cheaper)
-                    text = None
-                    if len(lookups) == 1:
-                        ((key, value),) = lookups.items()
-                        if type(value) is int:
-                            name = _names.get(key)
-                            if name is None:
-                                name = _name(key)
-                            text = f"{{{name}:{value}}}"
-                    if text is None:
-                        text = _join(_iterencode(lookups, 0))
-                    tail = f'{tail},"orm":{{{what},"lookups":{text}}}'
-            if rel is not None:
-                # A loop's lazy loads share one relation tuple (relations' get_object)
-                info, rel_op, rel_lookups = rel
-                last = defs.last_rel
-                if info is last[0] and rel_op == last[1] and rel_lookups is None and last[2]:
-                    rel_id = last[2]
-                else:
-                    key = rel_key(rel)
-                    entry = defs.rels.get(key)
-                    if entry is None:
-                        rel_id = defs.define(defs.rels, key, "rel", rel_json(rel), emit_def, rel)
-                    else:
-                        rel_id = entry[0]
-                    if rel_lookups is None:
-                        defs.last_rel = (info, rel_op, rel_id)
-                tail = f'{tail},"rel_id":{rel_id}'
-            if params is None:
-                ptext = "null"
-            elif type(params) is tuple and len(params) == 1 and type(params[0]) is int:
-                ptext = f"[{params[0]}]"  # an N+1's one id, without the encoder
-            else:
-                ptext = _join(_iterencode(params, 0))
-            line = (
-                f'{{"type":"query","sid":"{self.sid}","rid":"{rid}","qid":{qid},{where},'
-                f'"sql_id":{sql_id},"params":'
-                f"{ptext},"
-                f'"many":{"true" if many else "false"},"ts_ns":{ts_ns},"dur_ns":{dur_ns},'
-                f'"rows":{"null" if rows is None else rows},"stack_id":{stack_id}{tail}}}\n'
-            )
-            data = line.encode("utf-8")
-            if len(data) < MAX_LINE:
-                return data
-            # oversized params: the query still counts, without them
-            data = line.replace(f'"params":{ptext}', '"params":null', 1)
-            data = data.encode("utf-8")
-            if len(data) < MAX_LINE:
-                return data
         except Exception:
             pass
         with self._drop_lock:
@@ -438,39 +485,69 @@ class Transport:
             sink.abandon()
 
 
+class _Def:
+    """An id just given to a value (by an app's thread, see ``_Defs.define``): the sender
+    writes its def line when it takes it from the queue."""
+
+    __slots__ = ("id", "kind", "value")
+
+    def __init__(self, number, kind, value):
+        self.id = number
+        self.kind = kind
+        self.value = value  # the SQL text, a walked stack (resolved when sent), a relation
+
+
 class _Defs:
-    """The values already defined on the current connection: value (or key) -> id."""
+    """The ids of the values queries name (protocol v2): value (or key) -> id, per process.
 
-    __slots__ = (
-        "sql", "frames", "rels", "count", "sid",
-        "last_stack", "last_stack_id", "last_lib", "last_lib_id", "last_rel",
-    )  # fmt: skip
+    Read without a lock by every thread that records a query; a new id is given under the
+    lock, and its ``_Def`` queued before it is in a table, so a query line naming it (from
+    whichever thread) is always queued after the def."""
 
-    def __init__(self, sid):
-        self.sid = sid
+    __slots__ = ("sql", "frames", "rels", "count", "size", "lock", "queue",
+                 "last_stack", "last_lib", "last_rel")  # fmt: skip
+
+    def __init__(self, queue):
         self.sql = {}
         self.frames = {}
         self.rels = {}  # key -> (id, the rel tuple: keeps its origin dict alive)
-        self.count = 0
-        self.last_stack = self.last_lib = None  # the last stack / library frames written
-        self.last_stack_id = self.last_lib_id = None
+        self.count = 0  # the last id given
+        self.size = 0  # ids in the tables
+        self.lock = threading.Lock()
+        self.queue = queue
+        self.last_stack = self.last_lib = (None, None)  # the last stack written, its id
         self.last_rel = (None, None, 0)  # the last relation tuple written: (info, op, id)
 
-    def define(self, table, key, kind, value, emit, keep=None):
-        """A new id for ``key``; its def line goes to ``emit`` before the line using it."""
-        if len(table) >= MAX_DEFS:
-            table.clear()
-        self.count += 1
-        number = self.count
-        body = _encode_json(value)
-        if len(body) >= MAX_LINE - 100:
-            if kind != "sql":
-                body = "[]" if kind == "frames" else "{}"
-            else:  # a giant statement: the start of it says what it was
-                body = _encode_json(value[: MAX_LINE // 8])
-        emit(f'{{"type":"def","sid":"{self.sid}","id":{number},"{kind}":{body}}}\n'.encode())
-        table[key] = number if keep is None else (number, keep)
-        return number
+    def define(self, table, key, kind, value):
+        """The id of ``key`` in ``table``, given now if it has none; ``value`` is what its
+        def line says (a relation: its tuple, which the table keeps)."""
+        with self.lock:
+            entry = table.get(key)  # another thread may have given it meanwhile
+            if entry is not None:
+                return entry[0] if kind == "rel" else entry
+            if self.size >= MAX_DEFS:  # start over: ids keep growing, old ones are not reused
+                self.sql.clear()
+                self.frames.clear()
+                self.rels.clear()
+                self.size = 0
+                self.last_stack = self.last_lib = (None, None)
+                self.last_rel = (None, None, 0)
+            self.count += 1
+            number = self.count
+            self.queue.append(_Def(number, kind, value))  # whatever the queue's bound
+            table[key] = (number, value) if kind == "rel" else number
+            self.size += 1
+            return number
+
+    def defined(self, upto):
+        """The ids up to ``upto`` still in the tables, as ``_Def``s in id order: what a new
+        connection's collector must be told again."""
+        with self.lock:
+            items = [_Def(n, "sql", sql) for sql, n in self.sql.items() if n <= upto]
+            items += [_Def(n, "frames", key) for key, n in self.frames.items() if n <= upto]
+            items += [_Def(n, "rel", rel) for n, rel in self.rels.values() if n <= upto]
+        items.sort(key=lambda item: item.id)
+        return items
 
 
 _names = {}  # alias / vendor -> JSON text
@@ -526,9 +603,9 @@ def _sql_text(sql):
         return repr(sql)
 
 
-# The relation attribution arrives as the tuple relations.attribution() returns; it becomes
-# the protocol's dict here, off the app's threads (the orm tuple is written out in
-# Transport._encode_query).
+# The relation attribution arrives as the tuple relations.attribution() returns; its def
+# line, the protocol's dict, is made here on the sender thread (the orm tuple is written out
+# in Transport.emit_query).
 
 
 def rel_key(rel):

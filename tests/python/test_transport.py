@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 from djtop import recording
@@ -241,7 +242,7 @@ def test_queries_travel_as_v2_lines_with_each_distinct_value_defined_once():
     for n in range(3):
         query = (rid, n + 1, "default", "sqlite", sql, (n,), False, 1_700_000_000_000_000_000 + n,
                  1500, 1, stack, lib, None, ("app.Book", "get", {"pk": n}), rel)  # fmt: skip
-        transport.emit(query)
+        transport.emit_query(*query)
     try:
         wait_until(lambda: server.connections and len(server.connections[0]) == 8, what="8 lines")
         lines = server.connections[0]
@@ -286,7 +287,7 @@ def test_the_senders_shortcuts_write_what_the_encoder_writes():
     for n, (params, lookups, rel) in enumerate(cases):
         query = (rid, n + 1, "default", "sqlite", "SELECT %s", params, False, 1, 2, None, stack,
                  [], None, ("app.Book", "get", lookups), rel)  # fmt: skip
-        transport.emit(query)
+        transport.emit_query(*query)
     try:
         wait_until(lambda: server.connections and len(server.connections[0]) == 11, what="lines")
         lines = server.connections[0]
@@ -299,6 +300,112 @@ def test_the_senders_shortcuts_write_what_the_encoder_writes():
         assert rels[3]["lookups"] == {"title": "a"} and "lookups" not in rels[0]
         ids = [q["rel_id"] for q in queries]
         assert ids[0] == ids[1] == ids[4] and len(set(ids)) == 3  # one def per distinct relation
+    finally:
+        server.close()
+
+
+def _query(rid, qid, sql, stack, rel=None, lib=()):
+    return (rid, qid, "default", "sqlite", sql, (qid,), False, qid, 1000, 1, stack, lib, None,
+            None, rel)  # fmt: skip
+
+
+def _refs_defined_before_use(lines):
+    """Every id a query names was defined earlier in the stream, each id exactly once."""
+    defined = set()
+    for e in lines:
+        if e["type"] == "def":
+            assert e["id"] not in defined, f"id {e['id']} defined twice"
+            defined.add(e["id"])
+        elif e["type"] == "query":
+            for key in ("sql_id", "stack_id", "lib_id", "rel_id"):
+                if key in e:
+                    assert e[key] in defined, f"query {e['qid']} names {key} {e[key]} first"
+
+
+def test_after_a_reconnect_the_defs_sent_before_are_sent_again_ahead_of_the_queries():
+    server = LineServer()
+    port = server.address[1]
+    transport = Transport(f"127.0.0.1:{port}", queue_size=100, hello=HELLO)
+    rid = transport.next_rid()
+    code, lasti, line = _here()
+    stack = ["app/views.py", code, lasti]
+    lib = ["django/db/models/query.py", code, lasti]
+    info = ("app.Book", "author", "fk", "app.Author", False, {"how": "queryset"}, True)
+    rel = (info, "load", None)
+    transport.emit_query(*_query(rid, 1, "SELECT 1", stack, rel, lib))
+    transport.emit_query(*_query(rid, 2, "SELECT 2", stack, rel, lib))
+    wait_until(lambda: server.connections and len(server.connections[0]) == 8, what="8 lines")
+    first = server.connections[0]
+    _refs_defined_before_use(first)
+    server.close()  # the collector goes away (a new one knows none of the ids)...
+    transport.emit_query(*_query(rid, 3, "SELECT 1", stack, rel, lib))
+    wait_until(lambda: transport.down, what="the sender to notice")
+    server = LineServer(("127.0.0.1", port))  # ...and comes back
+    try:
+        wait_until(lambda: server.connections and transport.active, what="a reconnect")
+        transport.emit_query(*_query(rid, 4, "SELECT 2", stack, rel, lib))
+        transport.emit_query(*_query(rid, 5, "SELECT 3", stack, rel, lib))  # a new text
+        wait_until(lambda: len([e for e in server.connections[0] if e["type"] == "query"]) == 3,
+                   what="the three queries")  # fmt: skip
+        second = server.connections[0]
+        assert second[0]["type"] == "hello"
+        _refs_defined_before_use(second)
+        queries = [e for e in recording.inline(second) if e["type"] == "query"]
+        assert [(q["qid"], q["sql"]) for q in queries] == [
+            (3, "SELECT 1"), (4, "SELECT 2"), (5, "SELECT 3")
+        ]  # fmt: skip
+        for q in queries:
+            assert q["stack"] == [["app/views.py", line, code.co_name]]
+            assert q["rel"]["field"] == "author" and q["rel"]["op"] == "load"
+        # the ids stay what they were: the first collector's and the second's agree
+        ids = {e["id"]: e for e in first if e["type"] == "def"}
+        for e in second:
+            if e["type"] == "def" and e["id"] in ids:
+                assert e == ids[e["id"]]
+    finally:
+        server.close()
+
+
+def test_threads_defining_at_once_never_name_an_id_before_its_def():
+    """Every request thread encodes its own queries: new ids are given under a lock, each
+    defined once, and no thread's query line overtakes the def of an id it names."""
+    server = LineServer()
+    transport = Transport(f"127.0.0.1:{server.address[1]}", queue_size=100_000, hello=HELLO)
+    code, lasti, _line = _here()
+    threads, per_thread = 8, 300
+    start = threading.Barrier(threads)
+
+    def run(n):
+        rid = transport.next_rid()
+        start.wait()
+        for i in range(per_thread):
+            # texts and stacks the threads meet for the first time at about the same moment
+            stack = [f"app/v{i % 7}.py", code, lasti]
+            transport.emit_query(*_query(rid, n * per_thread + i, f"SELECT {i % 50}", stack))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(interval)
+    try:
+        total = threads * per_thread
+
+        def arrived():
+            lines = server.connections[0] if server.connections else []
+            return sum(e["type"] == "query" for e in lines) == total
+
+        wait_until(arrived, what="every query")
+        lines = server.connections[0]
+        _refs_defined_before_use(lines)
+        defs = [e for e in lines if e["type"] == "def"]
+        assert len(defs) == 50 + 7  # one per distinct text and stack, whichever thread won
+        assert transport.drops == 0
     finally:
         server.close()
 
