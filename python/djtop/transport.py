@@ -14,10 +14,12 @@ protocol's v2 line (docs/protocol.md): each distinct SQL text, stack, library-fr
 relation gets an id once per process, the first time a query needs it, and its ``def`` line
 (written by the sender, queued ahead of that query's line) defines it for the collector; an
 N+1's thousand queries cost a thousand short lines rather than a thousand copies of the SQL
-and the stack. Encoding there, while the statement's objects are in that core's caches, costs
-a fraction of doing it later on the sender's core (docs/performance.md); the sender only
-writes bytes, and the def lines, which are rare. After a reconnect (a collector restart, say)
-it first sends again the defs it had sent, since the new collector knows none.
+and the stack. Encoding there, while the statement's objects are still in that core's
+caches, spares the sender's core from fetching them (docs/performance.md measures both
+sides); the queue holds short lines instead of each statement's objects, and the sender only
+writes bytes, and the def lines, which are rare.
+After a reconnect (a collector restart, say) it first sends again the defs it had sent,
+since the new collector knows none.
 
 ``active`` says whether capturing is worth anything: true while connected (or recording, or
 before the first attempt), false once an attempt to reach the collector failed. The execute
