@@ -1,0 +1,145 @@
+"""What each part of the shim costs, switched on and off request by request in one process.
+
+A diagnostic beside scripts/bench_shim.py (not part of ``make bench``). bench_shim compares
+separate worker processes (bare Django, djtop, the toolbar), so a figure there also holds
+whatever differs between two processes (memory layout, what else is imported); here one
+Django process (benches/django, SQLite, DEBUG on, the shim streaming to a real ``djtop
+record``) runs the view once per mode per round, the modes in a rotating order, and each
+mode's CPU time per query is compared with the wrapper taken out altogether:
+
+- ``nowrapper``: no execute wrapper, no relation hooks (what a process whose collector is
+  down runs);
+- ``inactive``: the wrapper in, returning at once (``Transport.active`` false);
+- ``min``: capture without stack walks and relation hooks;
+- ``noexplain``: ``min`` without remembering statements for EXPLAIN;
+- ``nostacks`` / ``norel``: everything but the stack walk / the relation hooks;
+- ``explain1``: everything, with an EXPLAIN memory of one statement;
+- ``full``: everything (the defaults).
+
+Run it with the bench venv, after ``make bench`` built it (or ``scripts/bench.sh`` once)::
+
+    .bench-venv/bin/python benches/shim_parts.py --rounds 14 --scenarios pk,fk
+
+Nothing here asserts a time; the machine's other load moves every figure.
+"""
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts")]
+
+import bench_shim  # noqa: E402  (the views, the WSGI call, the database seeding)
+
+MODES = ("nowrapper", "inactive", "min", "noexplain", "nostacks", "norel", "explain1", "full")
+
+
+def child(scenario, rounds, port, db_path, queries, modes):
+    sys.path[:0] = [str(bench_shim.PROJECT), str(ROOT / "python")]
+    os.environ.update(
+        BENCH_VARIANT="djtop",
+        BENCH_DB="sqlite",
+        BENCH_QUERIES=str(queries),
+        BENCH_SQLITE_PATH=db_path,
+        DJANGO_SETTINGS_MODULE="benchproj.settings",
+        BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+        BENCH_DJTOP_EXTRA="{}",
+    )
+    import django
+
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from djtop import capture, explain, relations, transport
+
+    app = get_wsgi_application()
+    path = bench_shim.SCENARIOS[scenario][0]
+    n = queries + bench_shim.SCENARIOS[scenario][2]
+    sink = transport.get()
+    assert bench_shim.call_wsgi(app, path)[0] == 200 and transport.flush(30.0)
+
+    def switch(mode):
+        relations.install()
+        capture._relations = relations
+        capture._stacks_on = True
+        capture._explain = explain
+        explain.configure(True, explain.MEMORY)
+        sink.active = True
+        capture._insert_wrapper(connection)
+        if mode in ("nowrapper", "inactive", "min", "noexplain", "norel"):
+            relations.uninstall()
+            capture._relations = None
+        if mode in ("nowrapper", "inactive"):
+            sink.active = False
+        if mode == "nowrapper":
+            capture._remove_wrapper(connection)
+        if mode in ("min", "noexplain", "nostacks"):
+            capture._stacks_on = False
+        if mode == "noexplain":
+            capture._explain = None
+        if mode == "explain1":
+            explain.configure(True, 1)
+
+    times = {mode: [] for mode in modes}
+    for round_ in range(rounds):
+        for mode in modes[round_ % len(modes) :] + modes[: round_ % len(modes)]:
+            switch(mode)
+            gc.collect()
+            c0 = time.process_time()
+            status, _body = bench_shim.call_wsgi(app, path)
+            assert status == 200 and transport.flush(30.0), "the sender did not catch up"
+            times[mode].append((time.process_time() - c0) / n * 1e6)
+    switch("full")
+    base = statistics.median(times["nowrapper"])
+    for mode in modes:
+        median = statistics.median(times[mode])
+        print(f"{scenario:3s} {mode:10s} {median:7.1f} µs/query   {median - base:+6.1f} µs/query")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--djtop-bin", default=str(ROOT / "target" / "release" / "djtop"))
+    parser.add_argument("--rounds", type=int, default=14)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--scenarios", default="pk,fk")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    modes = tuple(args.modes.split(","))
+    if "nowrapper" not in modes:
+        modes = ("nowrapper", *modes)
+    if args.child:
+        scenario, rounds, port, db_path = args.child
+        child(scenario, int(rounds), int(port), db_path, args.queries, modes)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="djtop-parts-"))
+    db_path = str(tmp / "bench.sqlite3")
+    env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
+    env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
+    bench_shim.setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), args.queries)
+    port = bench_shim.free_port()
+    recorder = subprocess.Popen(
+        [args.djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
+        stderr=subprocess.DEVNULL,
+    )
+    print(f"median of {args.rounds} requests per mode; the second column is over 'nowrapper'")
+    try:
+        bench_shim.wait_listening(port)
+        for scenario in args.scenarios.split(","):
+            command = [sys.executable, __file__, "--queries", str(args.queries), "--modes"]
+            command += [",".join(modes), "--child", scenario, str(args.rounds), str(port), db_path]
+            subprocess.run(command, env=env, check=True)
+    finally:
+        recorder.terminate()
+        recorder.wait(10)
+
+
+if __name__ == "__main__":
+    main()
