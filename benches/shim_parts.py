@@ -55,15 +55,28 @@ def child(scenario, rounds, port, db_path, queries, modes):
     import django
 
     django.setup()
+    import asyncio
+
+    from django.core.asgi import get_asgi_application
     from django.core.wsgi import get_wsgi_application
-    from django.db import connection
     from djtop import capture, explain, relations, transport
 
-    app = get_wsgi_application()
-    path = bench_shim.SCENARIOS[scenario][0]
-    n = queries + bench_shim.SCENARIOS[scenario][2]
+    path, is_async, extra = bench_shim.SCENARIOS[scenario]
+    n = queries + extra
+    if is_async:  # the ASGI application, as uvicorn would call it
+        asgi = get_asgi_application()
+        loop = asyncio.new_event_loop()
+
+        def call(path):
+            return loop.run_until_complete(bench_shim.call_asgi(asgi, path))
+    else:
+        wsgi = get_wsgi_application()
+
+        def call(path):
+            return bench_shim.call_wsgi(wsgi, path)
+
     sink = transport.get()
-    assert bench_shim.call_wsgi(app, path)[0] == 200 and transport.flush(30.0)
+    assert call(path)[0] == 200 and transport.flush(30.0)
 
     def switch(mode):
         relations.install()
@@ -72,14 +85,16 @@ def child(scenario, rounds, port, db_path, queries, modes):
         capture._explain = explain
         explain.configure(True, explain.MEMORY)
         sink.active = True
-        capture._insert_wrapper(connection)
+        for connection in list(capture._connections):  # per thread: asgiref's has its own
+            capture._insert_wrapper(connection)
         if mode in ("nowrapper", "inactive", "min", "noexplain", "norel"):
             relations.uninstall()
             capture._relations = None
         if mode in ("nowrapper", "inactive"):
             sink.active = False
         if mode == "nowrapper":
-            capture._remove_wrapper(connection)
+            for connection in list(capture._connections):
+                capture._remove_wrapper(connection)
         if mode in ("min", "noexplain", "nostacks"):
             capture._stacks_on = False
         if mode == "noexplain":
@@ -93,7 +108,7 @@ def child(scenario, rounds, port, db_path, queries, modes):
             switch(mode)
             gc.collect()
             c0 = time.process_time()
-            status, _body = bench_shim.call_wsgi(app, path)
+            status, _body = call(path)
             assert status == 200 and transport.flush(30.0), "the sender did not catch up"
             times[mode].append((time.process_time() - c0) / n * 1e6)
     switch("full")
