@@ -437,21 +437,31 @@ def run_database(db, args, emit):
             text=True,
         )
         wait_listening(live_port)
-        for variant in args.variants:
-            port = dead_port if variant == "djtop_down" else live_port
-            wenv = dict(
-                env,
-                BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
-                BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
-            )
-            workers.append(Worker(python, variant, wenv))
 
+        def start_workers():
+            for variant in args.variants:
+                port = dead_port if variant == "djtop_down" else live_port
+                wenv = dict(
+                    env,
+                    BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+                    BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
+                )
+                workers.append(Worker(python, variant, wenv))
+            for _ in range(args.warmup):
+                for scenario in args.scenarios:
+                    for w in workers:
+                        w.ask(f"run {scenario}")
+
+        start_workers()
         samples = {(s, w.variant): [] for s in args.scenarios for w in workers}
-        for _ in range(args.warmup):
-            for scenario in args.scenarios:
-                for w in workers:
-                    w.ask(f"run {scenario}")
         for r in range(args.rounds):
+            if args.respawn and r and r % args.respawn == 0:
+                # fresh processes: what one process happens to cost more than another (its
+                # memory layout) is not carried through the whole run by one variant
+                for w in workers:
+                    w.close()
+                del workers[:]
+                start_workers()
             order = workers[r % len(workers) :] + workers[: r % len(workers)]
             for scenario in args.scenarios:
                 for w in order:
@@ -672,6 +682,9 @@ def main():
     parser.add_argument("--profile", default="pk", help="scenario to cProfile once ('' for none)")
     parser.add_argument("--json", help="append results as JSON lines to this file")
     parser.add_argument("--tag", default="", help="ids become shim.TAG.db.view")
+    parser.add_argument(
+        "--respawn", type=int, default=0, help="fresh worker processes every N rounds (0: never)"
+    )
     parser.add_argument(
         "--instructions",
         action="store_true",
