@@ -25,8 +25,8 @@ since the new collector knows none.
 before the first attempt), false once an attempt to reach the collector failed. The execute
 wrapper, the relation hooks and the middleware check it first, so a process whose collector is
 down pays next to nothing. While it is false the sender tries again every ``RETRY`` seconds and
-whenever a request starts (``poke``); the first request that starts after it reconnects is
-captured whole. After ``fork`` the child gets a new session id, queue and thread.
+when a request starts (``poke``), at most every ``RETRY_MIN``; the first request that starts
+after it reconnects is captured whole. After ``fork`` the child gets a new session id, queue and thread.
 
 The collector may send lines back on the same connection (EXPLAIN requests, docs/explain.md):
 a reader thread per connection hands each JSON object to ``on_request`` (set by the explain
@@ -49,8 +49,11 @@ MAX_LINE = 4 * 1024 * 1024  # the collector skips longer lines
 BATCH = 2048  # events per write
 LATENCY = 0.2  # the longest an event waits to be sent (a request's end sends it at once)
 WAKE_AT = 512  # ... or this many waiting events: a long request's queries keep flowing
-RETRY = 0.25  # while no collector listens: how often to try again
-RETRY_MIN = 0.05  # ... and at most this often, however many requests poke it
+# While no collector listens: try again this often, and when a request starts, but at most
+# every RETRY_MIN. Each attempt wakes this thread, which then takes the GIL from the app's:
+# at 0.25 s / 0.05 s the attempts cost the app ~8 µs per query (docs/performance.md).
+RETRY = 2.0
+RETRY_MIN = 1.0
 MAX_DEFS = 50_000  # ids in use per process; the tables start over beyond it (ids keep growing)
 
 
