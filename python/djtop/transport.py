@@ -26,7 +26,8 @@ before the first attempt), false once an attempt to reach the collector failed. 
 wrapper, the relation hooks and the middleware check it first, so a process whose collector is
 down pays next to nothing. While it is false the sender tries again every ``RETRY`` seconds and
 when a request starts (``poke``), at most every ``RETRY_MIN``; the first request that starts
-after it reconnects is captured whole. After ``fork`` the child gets a new session id, queue and thread.
+after it reconnects is captured whole. After ``fork`` the child gets a new session id, queue
+and thread.
 
 The collector may send lines back on the same connection (EXPLAIN requests, docs/explain.md):
 a reader thread per connection hands each JSON object to ``on_request`` (set by the explain
