@@ -42,19 +42,7 @@ MODES = ("nowrapper", "inactive", "min", "noexplain", "nostacks", "norel", "expl
 
 
 def child(scenario, rounds, port, db_path, queries, modes):
-    sys.path[:0] = [str(bench_shim.PROJECT), str(ROOT / "python")]
-    os.environ.update(
-        BENCH_VARIANT="djtop",
-        BENCH_DB="sqlite",
-        BENCH_QUERIES=str(queries),
-        BENCH_SQLITE_PATH=db_path,
-        DJANGO_SETTINGS_MODULE="benchproj.settings",
-        BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
-        BENCH_DJTOP_EXTRA="{}",
-    )
-    import django
-
-    django.setup()
+    bench_shim.setup_djtop_sqlite(port, db_path, queries)
     import asyncio
 
     from django.core.asgi import get_asgi_application

@@ -37,19 +37,7 @@ import bench_shim  # noqa: E402  (the views, the WSGI call, the database seeding
 
 def child(shim, scenario, requests, port, db_path, queries):
     """One Django process with the shim from ``shim``; prints one result line (JSON)."""
-    sys.path[:0] = [str(bench_shim.PROJECT), shim]
-    os.environ.update(
-        BENCH_VARIANT="djtop",
-        BENCH_DB="sqlite",
-        BENCH_QUERIES=str(queries),
-        BENCH_SQLITE_PATH=db_path,
-        DJANGO_SETTINGS_MODULE="benchproj.settings",
-        BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
-        BENCH_DJTOP_EXTRA="{}",
-    )
-    import django
-
-    django.setup()
+    bench_shim.setup_djtop_sqlite(port, db_path, queries, shim)
     from django.core.wsgi import get_wsgi_application
     from djtop import transport
 

@@ -63,6 +63,25 @@ PG_ADMIN_DB = "test"
 # -- the worker: one Django process per variant ---------------------------------------------
 
 
+def setup_djtop_sqlite(port, db_path, queries, shim=None):
+    """Set up Django in this process as a djtop worker on SQLite streaming to 127.0.0.1:port,
+    with the shim from ``shim`` (a directory holding ``djtop``; default: this checkout's).
+    For the diagnostics in benches/ that run their own child processes."""
+    sys.path[:0] = [str(PROJECT), shim or str(ROOT / "python")]
+    os.environ.update(
+        BENCH_VARIANT="djtop",
+        BENCH_DB="sqlite",
+        BENCH_QUERIES=str(queries),
+        BENCH_SQLITE_PATH=db_path,
+        DJANGO_SETTINGS_MODULE="benchproj.settings",
+        BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+        BENCH_DJTOP_EXTRA="{}",
+    )
+    import django
+
+    django.setup()
+
+
 def worker_main(variant):
     sys.path[:0] = [str(PROJECT), str(ROOT / "python")]
     os.environ["BENCH_VARIANT"] = variant
