@@ -160,8 +160,8 @@ _MUTE = (None, None, None, None, None, None)
 def attribution():
     """(orm, rel) for a statement executed now, or None each: ``orm`` is (model, op,
     lookups or None), ``rel`` is (info, op, lookups or None). The lookups are made JSON-safe
-    here (a value's repr() could query); the dicts of docs/protocol.md are built on the
-    sender thread (transport.Transport._encode_query, transport.rel_json)."""
+    here (a value's repr() could query); transport.Transport.emit_query writes ``orm`` into
+    the query's line, and a relation's def (transport.rel_json) is built on the sender."""
     state = _tls.state or _current.get()
     if state is None or state is _MUTE:
         return None, None
