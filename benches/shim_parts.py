@@ -25,11 +25,9 @@ Nothing here asserts a time; the machine's other load moves every figure.
 
 import argparse
 import gc
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -122,19 +120,11 @@ def main():
         scenario, rounds, port, db_path = args.child
         child(scenario, int(rounds), int(port), db_path, args.queries, modes)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="djtop-parts-"))
-    db_path = str(tmp / "bench.sqlite3")
-    env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
-    env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
-    bench_shim.setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), args.queries)
-    port = bench_shim.free_port()
-    recorder = subprocess.Popen(
-        [args.djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
-        stderr=subprocess.DEVNULL,
+    env, db_path, port, recorder = bench_shim.sqlite_and_recorder(
+        args.djtop_bin, args.queries, "djtop-parts-"
     )
     print(f"median of {args.rounds} requests per mode; the second column is over 'nowrapper'")
     try:
-        bench_shim.wait_listening(port)
         for scenario in args.scenarios.split(","):
             command = [sys.executable, __file__, "--queries", str(args.queries), "--modes"]
             command += [",".join(modes), "--child", scenario, str(args.rounds), str(port), db_path]

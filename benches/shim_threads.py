@@ -21,11 +21,9 @@ Nothing here asserts a time; the machine's other load moves every figure.
 import argparse
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -76,19 +74,11 @@ def main():
         child(shim, scenario, int(requests), int(port), db_path, args.queries)
         return
     shims = [str(Path(d).resolve()) for d in args.shims.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="djtop-threads-"))
-    db_path = str(tmp / "bench.sqlite3")
-    env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
-    env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
-    bench_shim.setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), args.queries)
-    port = bench_shim.free_port()
-    recorder = subprocess.Popen(
-        [args.djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
-        stderr=subprocess.DEVNULL,
+    env, db_path, port, recorder = bench_shim.sqlite_and_recorder(
+        args.djtop_bin, args.queries, "djtop-threads-"
     )
     results = {}  # (scenario, shim) -> [(process, app thread)] per round
     try:
-        bench_shim.wait_listening(port)
         for round_ in range(args.rounds):
             for scenario in args.scenarios.split(","):
                 for shim in shims[round_ % len(shims) :] + shims[: round_ % len(shims)]:

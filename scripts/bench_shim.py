@@ -63,6 +63,39 @@ PG_ADMIN_DB = "test"
 # -- the worker: one Django process per variant ---------------------------------------------
 
 
+def worker_env(env, variant, live_port, dead_port):
+    """A worker's environment: its collector address (a dead one for ``djtop_down``) and the
+    DJTOP overrides of an ablation."""
+    port = dead_port if variant == "djtop_down" else live_port
+    return dict(
+        env,
+        BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
+        BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
+    )
+
+
+def sqlite_and_recorder(djtop_bin, queries, prefix):
+    """For the diagnostics in benches/: a seeded SQLite database in a new temporary directory
+    and a ``djtop record`` listening on a free port. Returns (env for child processes, the
+    database's path, the port, the recorder process); the caller terminates the recorder."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    db_path = str(tmp / "bench.sqlite3")
+    env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
+    env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
+    setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), queries)
+    port = free_port()
+    recorder = subprocess.Popen(
+        [djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(port)
+    except BaseException:
+        recorder.kill()
+        raise
+    return env, db_path, port, recorder
+
+
 def setup_djtop_sqlite(port, db_path, queries, shim=None):
     """Set up Django in this process as a djtop worker on SQLite streaming to 127.0.0.1:port,
     with the shim from ``shim`` (a directory holding ``djtop``; default: this checkout's).
@@ -459,12 +492,7 @@ def run_database(db, args, emit):
 
         def start_workers():
             for variant in args.variants:
-                port = dead_port if variant == "djtop_down" else live_port
-                wenv = dict(
-                    env,
-                    BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
-                    BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
-                )
+                wenv = worker_env(env, variant, live_port, dead_port)
                 workers.append(Worker(python, variant, wenv))
             for _ in range(args.warmup):
                 for scenario in args.scenarios:
@@ -634,12 +662,7 @@ def instructions(args, emit):
         for scenario in args.scenarios:
             n = args.queries + SCENARIOS[scenario][2]
             for variant in args.variants:
-                port = dead_port if variant == "djtop_down" else live_port
-                wenv = dict(
-                    env,
-                    BENCH_DJTOP_ADDRESS=f"127.0.0.1:{port}",
-                    BENCH_DJTOP_EXTRA=json.dumps(ABLATIONS.get(variant, {})),
-                )
+                wenv = worker_env(env, variant, live_port, dead_port)
                 totals = []
                 for k in (1, 3):
                     cg = tmp / f"cg.{variant}.{scenario}.{k}"
