@@ -31,6 +31,7 @@ import gc
 import io
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -164,6 +165,7 @@ def worker_main(variant):
             continue
         path, is_async, _ = SCENARIOS[command[1]]
         gc.collect()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         c0 = time.process_time()
         t0 = time.perf_counter()
         if is_async:
@@ -176,11 +178,18 @@ def worker_main(variant):
             flushed = transport.flush(30.0)
         t2 = time.perf_counter()
         c1 = time.process_time()
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
         result = {
             "status": status,
             "wall": t1 - t0,
             "wall_flushed": t2 - t0,
             "cpu": c1 - c0,
+            # what instruction counts cannot see: the kernel's share, page faults, switches
+            "user": r1.ru_utime - r0.ru_utime,
+            "sys": r1.ru_stime - r0.ru_stime,
+            "minflt": r1.ru_minflt - r0.ru_minflt,
+            "vcsw": r1.ru_nvcsw - r0.ru_nvcsw,
+            "ivcsw": r1.ru_nivcsw - r0.ru_nivcsw,
             "flushed": flushed,
             "toolbar_inserted": b"djDebug" in body,
         }
