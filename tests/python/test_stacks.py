@@ -122,3 +122,91 @@ def test_the_request_memo_gives_the_walk_a_full_walk_gives():
         if limit == 20:  # (a walk cut at the limit is not remembered: it could go further)
             assert memo, "the view's frames were remembered"
         assert all(not f.f_code.co_flags & 0x20 for f in memo), "no generator frames"
+
+
+# -- a statement's walk reuses the library part of the last one (stacks._walk_statement) -----
+
+# Library code for the walks below: compiled under a site-packages file name, which the
+# walk's file cache is told is a library file (as _classify would say of Django's).
+_LIB_FILE = "/venv/lib/python3/site-packages/fakelib/query.py"
+_LIB_SOURCE = """
+def execute(then):
+    return then()
+
+def fetch(then, other_line=False):
+    if other_line:
+        return execute(then)
+    return execute(then)
+
+def api(then, other_line=False):
+    return fetch(then, other_line)
+
+def generic_view(then):
+    return api(then)
+"""
+_lib = {}
+exec(compile(_LIB_SOURCE, _LIB_FILE, "exec"), _lib)
+
+
+def _statement_walk(results):
+    """Called where a statement would run: walk from the library frame that called it, as
+    capture does, and beside it a full walk of the same frames."""
+
+    def then():
+        start = sys._getframe(1)  # fakelib's execute()
+        out, crossed, lib = stacks._walk_statement(start, 20, None, None)
+        full_lib = []
+        full, full_crossed = stacks._walk(start, 20, None, full_lib, None)
+        results.append((stacks.resolve(out), crossed, lib, stacks.resolve(full), full_lib))
+
+    return then
+
+
+def _app_loop(results, times=3):
+    for _ in range(times):
+        _lib["api"](_statement_walk(results))
+
+
+def _app_other(results):
+    _lib["api"](_statement_walk(results))
+
+
+def _app_through_library(results):
+    _lib["generic_view"](_statement_walk(results))
+
+
+def _app_other_line(results):
+    _lib["api"](_statement_walk(results), True)
+
+
+def test_a_statement_walk_gives_what_a_full_walk_gives_when_it_reuses_the_last_one():
+    stacks._cache[_LIB_FILE] = ("fakelib/query.py",)
+    stacks._chains.clear()
+    assert type(stacks._kind(sys._getframe())) is str  # this file is app code
+    results = []
+    _app_loop(results)  # the same frames three times: the last two reuse the first's chain
+    _app_other(results)  # the same library frames under another app function
+    _app_through_library(results)  # ... under one more library frame: not reusable
+    _app_other_line(results)  # the same functions, fetch() calling from another line: not reusable
+    _app_loop(results, 1)
+    for out, crossed, lib, full, full_lib in results:
+        assert out == full and not crossed
+        assert lib == full_lib
+        assert [entry for entry in lib[::3]] == ["fakelib/query.py"] * (len(lib) // 3)
+    # what the walks found
+    names = [[function for _file, _line, function in stacks.resolve(r[2])] for r in results]
+    assert names[0] == names[3] == ["execute", "fetch", "api"]
+    assert names[4] == ["execute", "fetch", "api", "generic_view"]
+    assert names[5] == ["execute", "fetch", "api"]
+    fetch_line = [stacks.resolve(r[2])[1][1] for r in results]
+    assert fetch_line[5] != fetch_line[0] == fetch_line[4]  # fetch() at its other line
+    assert [r[0][0][2] for r in results] == ["_app_loop"] * 3 + [
+        "_app_other",
+        "_app_through_library",
+        "_app_other_line",
+        "_app_loop",
+    ]
+    # the reuse happened: the same library list, not a new one
+    assert results[1][2] is results[0][2] and results[2][2] is results[0][2]
+    assert results[3][2] is results[0][2]
+    assert results[4][2] is not results[0][2] and results[5][2] is not results[0][2]
