@@ -138,6 +138,7 @@ def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
     if relations is not None:
         orm, rel = relations.attribution()
     if _stacks_on:
+        lib = []
         # from the first frame that is not the backend's plumbing (stacks.skip)
         skipped, code = stacks.skip
         try:
@@ -147,7 +148,7 @@ def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
         if frame is None or frame.f_code is not code:
             frame = _getframe(2)
             stacks.learn_skip(frame)
-        stack, lib = stacks.capture(frame, task, loop_thread, walks)
+        stack = stacks.capture(frame, task, loop_thread, lib, walks)
     else:
         lib = stack = ()
     qid = next(sink._qids)

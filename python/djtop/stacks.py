@@ -75,7 +75,6 @@ def _reset_cache():
     global skip
     _cache.clear()
     _cache[_ENTRY_FILE] = _ENTRY
-    _chains.clear()
     skip = (0, None)
 
 
@@ -357,76 +356,9 @@ def _thread_handler_code():
 _THREAD_HANDLER = _thread_handler_code()
 
 
-# -- a statement's walk: the library part, checked against the last one ---------------------
-#
-# Between the statement and the first app frame lie the same library and hidden frames, query
-# after query, when one ORM call runs in a loop (an N+1): the same code objects at the same
-# instruction offsets. A walk remembers them as a chain, keyed by the code of the second frame
-# (which tells the ORM operations apart: an iteration, a count, an insert, ...); the next walk
-# with that key compares each frame's code and offset with the chain's, which costs less than
-# classifying it, and when all match it continues from the first app frame with the chain's
-# library frames, the very list the last walk made. Any difference: a full walk, which
-# replaces the chain. The frames are compared one by one, never assumed.
-
-_chains = {}  # code of the second frame -> (((code, offset), ...), library frames or None)
-_MAX_CHAINS = 256
-
-
-def _learn_chain(frame):
-    """The chain from ``frame`` to the first app frame, ((code, offset), ...), or None when
-    the walk ends first (the server's frames, a thread handler: nothing to reuse)."""
-    chain = []
-    cache = _cache
-    while frame is not None:
-        code = frame.f_code
-        kind = cache.get(code.co_filename)  # every file here was classified by the walk
-        if type(kind) is str:
-            return tuple(chain)
-        if kind is _ENTRY or kind is _STOPS and code is _THREAD_HANDLER:
-            return None
-        chain.append((code, frame.f_lasti))
-        frame = frame.f_back
-    return None
-
-
-def _walk_statement(frame, limit, stop, memo):
-    """``_walk`` from a statement's first frame, with the library frames: (out, crossed,
-    library frames or None)."""
-    second = frame.f_back
-    if second is not None:
-        chain = _chains.get(second.f_code)
-        if chain is not None:
-            pairs, lib = chain
-            f = frame
-            for code, lasti in pairs:
-                if f.f_code is not code or f.f_lasti != lasti:
-                    break
-                f = f.f_back
-            else:
-                # the same frames as last time, and now the first app frame? (The same ORM
-                # call may come from the library's code this time, a generic view's, say.)
-                if f is not None and type(_cache.get(f.f_code.co_filename)) is str:
-                    out, crossed = _walk(f, limit, stop, None, memo)
-                    return out, crossed, lib
-        lib = [] if _library else None
-        out, crossed = _walk(frame, limit, stop, lib, memo)
-        pairs = _learn_chain(frame)
-        if pairs is not None:
-            if len(_chains) >= _MAX_CHAINS:
-                _chains.clear()
-            _chains[second.f_code] = (pairs, lib)
-        return out, crossed, lib
-    lib = [] if _library else None
-    out, crossed = _walk(frame, limit, stop, lib, memo)
-    return out, crossed, lib
-
-
-def capture(frame, task=None, loop_thread=None, memo=None):
-    """(app frames, library frames): the application frames from ``frame`` outwards,
-    innermost first, as a walk's flat ``[shown, code, lasti, ...]`` list (``resolve`` makes
-    (file, line, function) of it), and the library frames met before the first of them, in
-    the same form (None when library frames are off). The library list may be the one an
-    earlier walk returned: never change it.
+def capture(frame, task=None, loop_thread=None, lib=None, memo=None):
+    """Application frames from ``frame`` outwards, innermost first, as a walk's flat
+    ``[shown, code, lasti, ...]`` list (``resolve`` makes (file, line, function) of it).
 
     With ``task`` (the request's asyncio task, run by thread ``loop_thread``), the walk stops
     where asgiref's worker thread began running the sync code, and continues in the task's
@@ -436,12 +368,12 @@ def capture(frame, task=None, loop_thread=None, memo=None):
     # Stop where asgiref's thread handler runs sync code for a coroutine: under ASGI that is a
     # worker thread, under WSGI (async_to_sync) the request's own thread; either way the
     # awaiting chain was captured on the loop's thread and came along in the context.
-    out, crossed, lib = _walk_statement(frame, depth, _THREAD_HANDLER, memo)
+    out, crossed = _walk(frame, depth, _THREAD_HANDLER, lib if _library else None, memo)
     if crossed:
         awaiting = _awaiting.get()
         if awaiting is not None:
             out.extend(awaiting[: 3 * depth - len(out)])
-            return out, lib
+            return out
     if task is not None and (crossed or not out) and len(out) < 3 * depth:
         settle = loop_thread is not None and threading.get_ident() != loop_thread
         for frame in task_frames(task, settle=settle):
@@ -450,7 +382,7 @@ def capture(frame, task=None, loop_thread=None, memo=None):
                 out += (kind, frame.f_code, frame.f_lasti)
                 if len(out) >= 3 * depth:
                     break
-    return out, lib
+    return out
 
 
 def task_frames(task, limit=256, settle=False):
