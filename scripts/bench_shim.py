@@ -588,9 +588,13 @@ def summarize(db, args, samples, recorded, extra, emit):
             for s in runs:
                 if s["status"] != 200:
                     raise RuntimeError(f"{variant} {scenario}: status {s['status']}")
-            for key in ("wall", "cpu"):
+            for key in ("wall", "cpu", "user", "sys"):
                 diffs = [(v[key] - b[key]) / n * 1e6 for v, b in zip(runs, bare)]
                 row[f"{variant}_{key}_us"] = statistics.median(diffs)
+            # per query, over bare: what an instruction count cannot see
+            for key in ("minflt", "vcsw", "ivcsw"):
+                diffs = [(v[key] - b[key]) / n for v, b in zip(runs, bare)]
+                row[f"{variant}_{key}_per_query"] = statistics.median(diffs)
             row[f"{variant}_wall_ms"] = statistics.median(s["wall"] for s in runs) * 1000
             row[f"{variant}_cpu_ms"] = statistics.median(s["cpu"] for s in runs) * 1000
             row[f"{variant}_raw"] = [[round(s["wall"], 5), round(s["cpu"], 5)] for s in runs]
@@ -634,6 +638,12 @@ def print_table(rows, variants):
         for v in others:
             line += f" | {r[v + '_wall_us']:18.2f} {r[v + '_cpu_us']:6.2f}"
         print(line)
+        split = ", ".join(
+            f"{v} {r[v + '_user_us']:+.1f} user / {r[v + '_sys_us']:+.1f} sys µs, "
+            f"{r[v + '_minflt_per_query']:+.3f} faults, {r[v + '_vcsw_per_query']:+.3f} switches"
+            for v in others
+        )
+        print(f"{'':20} per query over bare: {split}")
         if "toolbar" in others and "djtop" in others:
             print(
                 f"{'':20} toolbar ÷ djtop: wall {r.get('toolbar_over_djtop_wall') or 0:.1f}, "
