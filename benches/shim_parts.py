@@ -14,6 +14,9 @@ mode's CPU time per query is compared with the wrapper taken out altogether:
 - ``noexplain``: ``min`` without remembering statements for EXPLAIN;
 - ``nostacks`` / ``norel``: everything but the stack walk / the relation hooks;
 - ``explain1``: everything, with an EXPLAIN memory of one statement;
+- ``parked``: everything, with the sender thread asleep until the request has ended (no
+  ``WAKE_AT`` or ``LATENCY`` wake-ups during it): what the sender's hand-offs of the GIL cost
+  the request;
 - ``full``: everything (the defaults).
 
 Run it with the bench venv, after ``make bench`` built it (or ``scripts/bench.sh`` once)::
@@ -36,7 +39,17 @@ sys.path[:0] = [str(ROOT / "scripts")]
 
 import bench_shim  # noqa: E402  (the views, the WSGI call, the database seeding)
 
-MODES = ("nowrapper", "inactive", "min", "noexplain", "nostacks", "norel", "explain1", "full")
+MODES = (
+    "nowrapper",
+    "inactive",
+    "min",
+    "noexplain",
+    "nostacks",
+    "norel",
+    "explain1",
+    "parked",
+    "full",
+)
 
 
 def child(scenario, rounds, port, db_path, queries, modes):
@@ -63,6 +76,7 @@ def child(scenario, rounds, port, db_path, queries, modes):
 
     sink = transport.get()
     assert call(path)[0] == 200 and transport.flush(30.0)
+    wake_at, latency = transport.WAKE_AT, transport.LATENCY
 
     def switch(mode):
         relations.install()
@@ -87,6 +101,10 @@ def child(scenario, rounds, port, db_path, queries, modes):
             capture._explain = None
         if mode == "explain1":
             explain.configure(True, 1)
+        parked = mode == "parked"  # read by the sender at each wait, by emit_query per query
+        transport.WAKE_AT, transport.LATENCY = (1 << 30, 1e6) if parked else (wake_at, latency)
+        if not parked:
+            sink.poke()  # a sender parked by the last mode waits for LATENCY no longer
 
     times = {mode: [] for mode in modes}
     for round_ in range(rounds):
