@@ -44,18 +44,15 @@ def child(shim, mode, scenario, measured, port, db_path, queries):
     """One Django process: warm up, set ``mode``, run ``measured`` requests."""
     bench_shim.setup_djtop_sqlite(port, db_path, queries, shim)
     from django.core.wsgi import get_wsgi_application
-    from djtop import capture, relations, transport
+    from djtop import capture, transport
 
     app = get_wsgi_application()
     path = bench_shim.SCENARIOS[scenario][0]
     for _ in range(3):
         assert bench_shim.call_wsgi(app, path)[0] == 200 and transport.flush(30.0)
     if mode == "bare":  # as the shim leaves the app while nobody listens
-        relations.uninstall()
-        capture._relations = None
         transport.get().active = False
-        for connection in list(capture._connections):
-            capture._remove_wrapper(connection)
+        capture._while_listened(False)
     for _ in range(measured):
         assert bench_shim.call_wsgi(app, path)[0] == 200 and transport.flush(30.0)
 
