@@ -28,10 +28,8 @@ import collections
 import concurrent.futures
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,11 +95,6 @@ def main():
 
     shims = [str(Path(s).resolve()) for s in args.shims.split(",")]
     setups = [(shim, mode) for shim in shims for mode in args.modes.split(",")]
-    env, db_path, port, recorder = bench_shim.sqlite_and_recorder(
-        args.djtop_bin, args.queries, "djtop-callgrind-"
-    )
-    tmp = Path(tempfile.mkdtemp(prefix="djtop-callgrind-out-"))
-    env = dict(env, PYTHONDONTWRITEBYTECODE="1")
 
     def run(job):
         (shim, mode), measured = job
@@ -124,14 +117,16 @@ def main():
         subprocess.run(command, env=env, check=True, stderr=subprocess.DEVNULL)
         return job, functions(out)
 
-    try:
-        jobs = [(setup, measured) for setup in setups for measured in (1, 3)]
+    jobs = [(setup, measured) for setup in setups for measured in (1, 3)]
+    with bench_shim.sqlite_and_recorder(args.djtop_bin, args.queries, "djtop-callgrind-") as (
+        env,
+        db_path,
+        port,
+    ):
+        tmp = Path(db_path).parent  # the callgrind files go beside the database, and with it
+        env = dict(env, PYTHONDONTWRITEBYTECODE="1")
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             counted = dict(pool.map(run, jobs))
-    finally:
-        recorder.terminate()
-        recorder.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
 
     n = 2 * (args.queries + bench_shim.SCENARIOS[args.scenario][2])
     per_query = {}

@@ -138,18 +138,16 @@ def main():
         scenario, rounds, port, db_path = args.child
         child(scenario, int(rounds), int(port), db_path, args.queries, modes)
         return
-    env, db_path, port, recorder = bench_shim.sqlite_and_recorder(
-        args.djtop_bin, args.queries, "djtop-parts-"
-    )
     print(f"median of {args.rounds} requests per mode; the second column is over 'nowrapper'")
-    try:
+    with bench_shim.sqlite_and_recorder(args.djtop_bin, args.queries, "djtop-parts-") as (
+        env,
+        db_path,
+        port,
+    ):
         for scenario in args.scenarios.split(","):
             command = [sys.executable, __file__, "--queries", str(args.queries), "--modes"]
             command += [",".join(modes), "--child", scenario, str(args.rounds), str(port), db_path]
             subprocess.run(command, env=env, check=True)
-    finally:
-        recorder.terminate()
-        recorder.wait(10)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,12 @@ def main():
         child(shim, scenario, int(requests), int(port), db_path, args.queries)
         return
     shims = [str(Path(d).resolve()) for d in args.shims.split(",")]
-    env, db_path, port, recorder = bench_shim.sqlite_and_recorder(
-        args.djtop_bin, args.queries, "djtop-threads-"
-    )
     results = {}  # (scenario, shim) -> [(process, app thread)] per round
-    try:
+    with bench_shim.sqlite_and_recorder(args.djtop_bin, args.queries, "djtop-threads-") as (
+        env,
+        db_path,
+        port,
+    ):
         for round_ in range(args.rounds):
             for scenario in args.scenarios.split(","):
                 for shim in shims[round_ % len(shims) :] + shims[: round_ % len(shims)]:
@@ -89,9 +90,6 @@ def main():
                     results.setdefault((scenario, shim), []).append(
                         (row["process"], row["app"], row["wall"])
                     )
-    finally:
-        recorder.terminate()
-        recorder.wait(10)
     print(f"median of {args.rounds} rounds, each the median of {args.requests} requests:")
     for (scenario, shim), rows in results.items():
         process = statistics.median(r[0] for r in rows) * 1e6

@@ -27,6 +27,7 @@ benches/render.py.
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import io
 import json
@@ -75,26 +76,34 @@ def worker_env(env, variant, live_port, dead_port):
     )
 
 
+@contextlib.contextmanager
 def sqlite_and_recorder(djtop_bin, queries, prefix):
     """For the diagnostics in benches/: a seeded SQLite database in a new temporary directory
-    and a ``djtop record`` listening on a free port. Returns (env for child processes, the
-    database's path, the port, the recorder process); the caller terminates the recorder."""
+    and a ``djtop record`` listening on a free port, for the ``with`` block. Yields (env for
+    child processes, the database's path, the port); afterwards the recorder is stopped and
+    the directory removed."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    db_path = str(tmp / "bench.sqlite3")
-    env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
-    env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
-    setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), queries)
-    port = free_port()
-    recorder = subprocess.Popen(
-        [djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
-        stderr=subprocess.DEVNULL,
-    )
+    recorder = None
     try:
+        db_path = str(tmp / "bench.sqlite3")
+        env = dict(os.environ, BENCH_DB="sqlite", BENCH_SQLITE_PATH=db_path, PYTHONHASHSEED="0")
+        env["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
+        setup_database(sys.executable, dict(env, BENCH_VARIANT="bare"), queries)
+        port = free_port()
+        recorder = subprocess.Popen(
+            [djtop_bin, "record", "--listen", f"127.0.0.1:{port}", "--out", os.devnull],
+            stderr=subprocess.DEVNULL,
+        )
         wait_listening(port)
-    except BaseException:
-        recorder.kill()
-        raise
-    return env, db_path, port, recorder
+        yield env, db_path, port
+    finally:
+        if recorder is not None:
+            recorder.terminate()
+            try:
+                recorder.wait(10)
+            except subprocess.TimeoutExpired:
+                recorder.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def setup_djtop_sqlite(port, db_path, queries, shim=None):
