@@ -20,12 +20,16 @@ with the bench venv, after ``make bench`` built it (or ``scripts/bench.sh`` once
     .bench-venv/bin/python benches/shim_callgrind.py --modes bare,full
     .bench-venv/bin/python benches/shim_callgrind.py --shims /tmp/old/python,python
 
+``--json FILE`` writes each mode's instructions per query by function, which
+benches/shim_perf.py sets beside their time.
+
 Nothing here asserts anything; it prints.
 """
 
 import argparse
 import collections
 import concurrent.futures
+import json
 import os
 import re
 import subprocess
@@ -86,6 +90,7 @@ def main():
     parser.add_argument("--shims", default=str(ROOT / "python"), help="comma-separated dirs")
     parser.add_argument("--modes", default="full", help="comma-separated: bare, full")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--json", help="write each mode's instructions per query by function")
     parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -133,6 +138,9 @@ def main():
     for setup in setups:
         one, three = counted[(setup, 1)], counted[(setup, 3)]
         per_query[setup] = {k: (three[k] - one[k]) / n for k in set(one) | set(three)}
+    if args.json:  # for benches/shim_perf.py --instructions
+        with open(args.json, "w") as out:
+            json.dump({mode: per_query[(shim, mode)] for shim, mode in setups}, out)
     base = setups[0]
     for setup in setups:
         total = per_query[setup].get("PROGRAM TOTALS", 0)

@@ -52,30 +52,35 @@ MODES = (
 )
 
 
-def child(scenario, rounds, port, db_path, queries, modes):
-    bench_shim.setup_djtop_sqlite(port, db_path, queries)
+def app_call(scenario):
+    """The view's path, its statements per request, and a function making one request the
+    way the server would (WSGI, or the ASGI application as uvicorn calls it)."""
     import asyncio
 
     from django.core.asgi import get_asgi_application
     from django.core.wsgi import get_wsgi_application
-    from djtop import capture, explain, relations, transport
 
     path, is_async, extra = bench_shim.SCENARIOS[scenario]
-    n = queries + extra
-    if is_async:  # the ASGI application, as uvicorn would call it
+    if is_async:
         asgi = get_asgi_application()
         loop = asyncio.new_event_loop()
 
-        def call(path):
+        def call():
             return loop.run_until_complete(bench_shim.call_asgi(asgi, path))
     else:
         wsgi = get_wsgi_application()
 
-        def call(path):
+        def call():
             return bench_shim.call_wsgi(wsgi, path)
 
+    return call, extra
+
+
+def switcher():
+    """A function putting the running shim in one of MODES (after a first request)."""
+    from djtop import capture, explain, relations, transport
+
     sink = transport.get()
-    assert call(path)[0] == 200 and transport.flush(30.0)
     wake_at, latency = transport.WAKE_AT, transport.LATENCY
 
     def switch(mode):
@@ -106,13 +111,25 @@ def child(scenario, rounds, port, db_path, queries, modes):
         if not parked:
             sink.poke()  # a sender parked by the last mode waits for LATENCY no longer
 
+    return switch
+
+
+def child(scenario, rounds, port, db_path, queries, modes):
+    bench_shim.setup_djtop_sqlite(port, db_path, queries)
+    from djtop import transport
+
+    call, extra = app_call(scenario)
+    n = queries + extra
+    assert call()[0] == 200 and transport.flush(30.0)
+    switch = switcher()
+
     times = {mode: [] for mode in modes}
     for round_ in range(rounds):
         for mode in modes[round_ % len(modes) :] + modes[: round_ % len(modes)]:
             switch(mode)
             gc.collect()
             c0 = time.process_time()
-            status, _body = call(path)
+            status, _body = call()
             assert status == 200 and transport.flush(30.0), "the sender did not catch up"
             times[mode].append((time.process_time() - c0) / n * 1e6)
     switch("full")
