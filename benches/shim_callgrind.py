@@ -4,7 +4,8 @@ A diagnostic beside scripts/bench_shim.py (not part of ``make bench``). bench_sh
 ``--instructions`` gives each variant's total per query, from separate processes. Here one
 Django process (benches/django, SQLite, DEBUG on, the shim streaming to a real ``djtop
 record``) runs a view under valgrind's callgrind, either with the shim on (``full``) or with
-everything taken out after the warm-up (``bare``: no execute wrapper, no relation hooks), and
+everything taken out after the warm-up (``bare``: no execute wrapper, no relation hooks), or
+in one of benches/shim_parts.py's modes (``norel``, ``nostacks``, ``min``, ...), and
 each shim version given (``--shims``: directories holding a ``djtop`` package, e.g. a copy of
 an older ``python/``) is counted the same way. Each set-up runs twice, with 1 and with 3
 measured requests after the warm-up, so that start-up cancels out: per query is the
@@ -55,6 +56,11 @@ def child(shim, mode, scenario, measured, port, db_path, queries):
     if mode == "bare":  # as the shim leaves the app while nobody listens
         transport.get().active = False
         capture._while_listened(False)
+    elif mode != "full":  # one of shim_parts' modes
+        sys.path[:0] = [str(ROOT / "benches")]
+        import shim_parts
+
+        shim_parts.switcher()(mode)
     for _ in range(measured):
         assert bench_shim.call_wsgi(app, path)[0] == 200 and transport.flush(30.0)
 
@@ -88,7 +94,9 @@ def main():
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--scenario", default="pk", choices=("pk", "fk"))
     parser.add_argument("--shims", default=str(ROOT / "python"), help="comma-separated dirs")
-    parser.add_argument("--modes", default="full", help="comma-separated: bare, full")
+    parser.add_argument(
+        "--modes", default="full", help="comma-separated: bare, full, or shim_parts' modes"
+    )
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--json", help="write each mode's instructions per query by function")
     parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
