@@ -132,7 +132,16 @@ def _record(sink, sql, params, many, connection, cursor, ts, dur, error):
         except Exception:
             pass
     # executemany params may be a one-shot generator: never iterate them
-    safe_params = None if many else json_safe_params(params)
+    if many:
+        safe_params = None
+    elif type(params) is tuple:  # json_safe_params' common case, inline
+        safe_params = params
+        for value in params:
+            if type(value) not in _PLAIN:
+                safe_params = json_safe_params(params)
+                break
+    else:
+        safe_params = json_safe_params(params)
     relations = _relations
     orm = rel = None
     if relations is not None:

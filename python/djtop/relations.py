@@ -61,6 +61,7 @@ class _Local(threading.local):
 
 _tls = _Local()
 _EMPTY = {}  # shared, never mutated
+_PLAIN = capture._PLAIN  # the types JSON takes as they are
 _END = object()
 
 _ORM_LOOKUP_OPS = frozenset(("get", "first", "count", "exists", "iterate"))
@@ -168,7 +169,13 @@ def attribution():
     model, op, lookups, info, rel_op, rel_lookups = state
     orm = rel = None
     if model is not None:
-        orm = (model, op, None if lookups is None else _safe_lookups(lookups))
+        if lookups:  # _safe_lookups' test, inline: nearly always plain values ({"pk": 5})
+            plain = _PLAIN
+            for value in lookups.values():
+                if type(value) not in plain:
+                    lookups = _safe_lookups(lookups)
+                    break
+        orm = (model, op, lookups)
     if info is not None:
         rel = (info, rel_op, _safe_lookups(rel_lookups) if rel_lookups else None)
     return orm, rel
@@ -283,8 +290,11 @@ def _enter_queryset(qs, op, args=(), kwargs=None, context=False):
     else:
         lookups = None
         if op in _ORM_LOOKUP_OPS:
-            lookups = _merge(mark[1] if mark else _EMPTY, args, kwargs)
-        model, state_op = _label(qs.model), op
+            lookups = mark[1] if mark else _EMPTY
+            if args or kwargs:
+                lookups = _merge(lookups, args, kwargs)
+        model = qs.model
+        model, state_op = _labels.get(model) or _label(model), op
     if info is None:
         state = (model, state_op, lookups, None, None, None)
     else:
@@ -404,7 +414,7 @@ def _hook_model_iterable_iter(original):
         # Inline, not a helper: it runs once per evaluation, i.e. for nearly every query.
         tls = _tls
         origin = tls.override
-        fresh = False
+        fresh = counting = False  # counting: a queryset's origin, which counts its rows
         if origin is None:
             try:
                 qs = self.queryset
@@ -424,6 +434,7 @@ def _hook_model_iterable_iter(original):
                         origin["how"] = "queryset"
                         origin["model"] = label
                         origin["rows"] = 0
+                        counting = True
                     fresh = True
             except Exception:
                 yield from inner
@@ -440,9 +451,7 @@ def _hook_model_iterable_iter(original):
                 tls.eval = previous
         else:
             obj = next(inner, _END)
-        counting = False
         if fresh:
-            counting = origin["how"] == "queryset"
             entry = last.get(ident)
             if entry is not None and entry is not before:  # the statement that loaded them
                 qid, site = entry
@@ -593,6 +602,31 @@ def _hook_queryset_method(original, op):
         return get
     # count()/exists() are answered from the result cache once evaluated: no query.
     cached = op in ("count", "exists")
+    code = getattr(original, "__code__", None)
+    if (
+        code is not None
+        and code.co_argcount == 1
+        and not code.co_kwonlyargcount
+        and not code.co_flags & 0x0C  # *args, **kwargs
+    ):
+        # first(), last(), count(), exists(), delete(): self only, so no argument tuple and
+        # keyword dict are packed and unpacked around every call.
+        @functools.wraps(original)
+        def hooked_self(self):
+            token = None
+            if not cached or self._result_cache is None:
+                try:
+                    token = _enter_queryset(self, op)
+                except Exception:
+                    pass
+            if token is None:
+                return original(self)
+            try:
+                return original(self)
+            finally:
+                _tls.state = None if token is _NO_STATE else token  # _reset, inline
+
+        return hooked_self
 
     @functools.wraps(original)
     def hooked(self, *args, **kwargs):
