@@ -3,7 +3,9 @@
 A diagnostic beside scripts/bench_shim.py (not part of ``make bench``).
 benches/shim_callgrind.py counts the shim's instructions by C function. This counts its time
 the same way, with no hardware performance counters needed (``perf record -e cpu-clock``
-samples the running function on a timer).
+samples the running function on a timer). Sample rarely (``--period``, µs of CPU time per
+sample): on a VM every sample costs an interrupt, and at one per 50 µs perf nearly doubled
+the requests' time; at one per 1,000 µs it adds a few per cent.
 
 One Django process (benches/django, SQLite, DEBUG on, the shim streaming to a real ``djtop
 record``) runs the view once per mode per round, the modes alternating. shim_parts.switcher
@@ -162,11 +164,11 @@ def explain_gap(times, instructions, top):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--djtop-bin", default=str(ROOT / "target" / "release" / "djtop"))
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--scenario", default="pk", choices=sorted(bench_shim.SCENARIOS))
     parser.add_argument("--modes", default="nowrapper,full", help="shim_parts' modes; first: base")
-    parser.add_argument("--frequency", type=int, default=20000, help="samples per second")
+    parser.add_argument("--period", type=int, default=1000, help="µs of CPU time per sample")
     parser.add_argument("--instructions", help="shim_callgrind's --json file (bare, full)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -186,13 +188,15 @@ def main():
         tmp = Path(db_path).parent  # perf's data goes beside the database, and with it
         log, data = tmp / "intervals.json", tmp / "perf.data"
         command = ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-e", "cpu-clock"]
-        command += ["-F", str(args.frequency), "-o", str(data), sys.executable, __file__]
+        # a fixed period (-c, in ns for cpu-clock), not a frequency (-F): with -F the kernel
+        # adapts the period sample by sample, and a count of samples is no longer a time
+        command += ["-c", str(args.period * 1000), "-o", str(data), sys.executable, __file__]
         command += ["--queries", str(args.queries), "--modes", args.modes, "--child"]
         command += [args.scenario, str(args.rounds), str(port), db_path, str(log)]
         subprocess.run(command, env=env, check=True)
         counts, requests, n = samples(data, log)
 
-    us = 1e6 / args.frequency  # one sample, in µs
+    us = args.period  # one sample, in µs
     per_query = collections.defaultdict(collections.Counter)  # (mode, thread) -> function: µs
     libraries = collections.defaultdict(collections.Counter)  # mode -> library: µs (request's)
     for (index, who, function, library), count in counts.items():
