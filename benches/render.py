@@ -13,7 +13,17 @@ import re
 import sys
 from pathlib import Path
 
-SHIM_CMD = "`.bench-venv/bin/python scripts/bench_shim.py --rounds 15 --queries 2000`"
+
+def shim_cmd(s):
+    """The bench_shim command of a result, with the rounds and queries it ran (results from
+    before they were recorded: the rounds counted from its samples)."""
+    rounds = s.get("rounds") or len(s.get("bare_raw") or ()) or 15
+    queries = s.get("per_request") or s["queries"] - (
+        1 if s.get("scenario", "").endswith("fk") else 0
+    )
+    return f"`.bench-venv/bin/python scripts/bench_shim.py --rounds {rounds} --queries {queries}`"
+
+
 VIEWS = {
     "pk": "sync, 2000× `filter(pk=i).first()`",
     "fk": "sync, lazy `book.author` × 2000 (+1)",
@@ -55,12 +65,14 @@ def table(head, rows):
 def shim_tables(r):
     rows = []
     side = []
+    rounds = set()
     for db in ("sqlite", "postgres"):
         for view in ("pk", "fk", "apk", "afk"):
             s = r.get(f"shim.{db}.{view}")
             if s is None:
                 continue
             date = s["date"]
+            rounds.add(s.get("rounds") or len(s.get("bare_raw") or ()) or 15)
             where = f"{db}, {VIEWS[view]}"
             djtop, djtop_wall = s.get("djtop_cpu_us"), s.get("djtop_wall_us")
             down, down_wall = s.get("djtop_down_cpu_us"), s.get("djtop_down_wall_us")
@@ -73,7 +85,7 @@ def shim_tables(r):
                     f"{fmt(djtop, 1)} µs/query (toolbar {fmt(tb, 1)}: {fmt(ratio, 1)}×)",
                     f"≤ 15 µs and ≤ toolbar/10 = {fmt(limit, 1)} µs",
                     verdict(djtop is not None and djtop <= limit),
-                    SHIM_CMD,
+                    shim_cmd(s),
                     date,
                 ]
             )
@@ -99,7 +111,7 @@ def shim_tables(r):
                     measured,
                     "≤ 2 µs",
                     outcome,
-                    SHIM_CMD,
+                    shim_cmd(s),
                     date,
                 ]
             )
@@ -144,7 +156,9 @@ def shim_tables(r):
             )
     return (
         main
-        + "\n\nSide by side, same run (µs per query = median over 15 rounds of "
+        + "\n\nSide by side, same run (µs per query = median over "
+        + " or ".join(str(n) for n in sorted(rounds))
+        + " rounds of "
         + "(variant − bare) / queries, paired within the round):\n\n"
         + detail
         + ("\n\n" + "\n".join(notes) if notes else "")

@@ -586,6 +586,8 @@ def summarize(db, args, samples, recorded, extra, emit):
             "scenario": scenario,
             "async": is_async,
             "queries": n,
+            "rounds": args.rounds,  # with --queries, what benches/render.py's Command says
+            "per_request": args.queries,
             "bare_wall_ms": statistics.median(s["wall"] for s in bare) * 1000,
             "bare_cpu_ms": statistics.median(s["cpu"] for s in bare) * 1000,
             "bare_raw": [[round(s["wall"], 5), round(s["cpu"], 5)] for s in bare],
