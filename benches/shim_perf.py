@@ -11,7 +11,8 @@ One Django process (benches/django, SQLite, DEBUG on, the shim streaming to a re
 record``) runs the view once per mode per round, the modes alternating. shim_parts.switcher
 puts the shim in each mode. perf samples the whole process, and each sample is credited to
 the mode whose request was running at its time (the request's CLOCK_MONOTONIC interval) and
-to its thread (the request's own, or djtop's). Repeating a mode (``--modes
+to its thread (the process's main thread, which runs the request, or any other: djtop's sender,
+and for the async views asgiref's worker, which runs their ORM calls). Repeating a mode (``--modes
 nowrapper,nowrapper``) is an A/A run: its difference is the method's noise.
 
 With ``--instructions FILE`` (written by ``benches/shim_callgrind.py --modes bare,full --json
@@ -109,7 +110,7 @@ def samples(data, log):
             continue  # between requests
         function = " ".join(parts[3:-1]).replace("@plt", "") or "[unknown]"
         library = parts[-1].strip("()").rsplit("/", 1)[-1]
-        who = "request" if thread == process else "djtop"
+        who = "main" if thread == process else "other"
         counts[(intervals[i][0], who, function, library)] += 1
     requests = collections.Counter(index for index, _, _ in intervals)
     return counts, requests, run["n"]
@@ -125,7 +126,7 @@ def by_function(instructions, mode):
 
 
 def explain_gap(times, instructions, top):
-    """Set each function's time (µs per query, the request's thread) beside its instructions."""
+    """Set each function's time (µs per query, the main thread) beside its instructions."""
     base_i, full_i = by_function(instructions, "bare"), by_function(instructions, "full")
     base_t, full_t = times
     rate = sum(base_i.values()) / sum(base_t.values()) / 1000  # instructions per ns
@@ -198,22 +199,22 @@ def main():
 
     us = args.period  # one sample, in µs
     per_query = collections.defaultdict(collections.Counter)  # (mode, thread) -> function: µs
-    libraries = collections.defaultdict(collections.Counter)  # mode -> library: µs (request's)
+    libraries = collections.defaultdict(collections.Counter)  # mode -> library: µs (main thread)
     for (index, who, function, library), count in counts.items():
         per_query[(index, who)][function] += count * us / (requests[index] * n)
-        if who == "request":
+        if who == "main":
             libraries[index][library] += count * us / (requests[index] * n)
     print(f"{args.scenario}: {n} statements per request, {args.rounds} requests per mode")
     for index, mode in enumerate(modes):
-        request = sum(per_query[(index, "request")].values())
-        djtop = sum(per_query[(index, "djtop")].values())
-        print(f"  {mode:10s} {request:7.1f} µs per query (request's thread), {djtop:.2f} (djtop's)")
-    base = per_query[(0, "request")]
+        request = sum(per_query[(index, "main")].values())
+        other = sum(per_query[(index, "other")].values())
+        print(f"  {mode:10s} {request:7.1f} µs per query (main thread), {other:.2f} (others)")
+    base = per_query[(0, "main")]
     for index, mode in list(enumerate(modes))[1:]:
-        diff = collections.Counter(per_query[(index, "request")])
+        diff = collections.Counter(per_query[(index, "main")])
         diff.subtract(base)
         total = sum(diff.values())
-        print(f"\n{mode} minus {modes[0]}, request's thread: {total:+.2f} µs per query")
+        print(f"\n{mode} minus {modes[0]}, main thread: {total:+.2f} µs per query")
         ranked = diff.most_common()
         for function, value in ranked[: args.top] + ranked[len(ranked) - args.top // 3 :]:
             print(f"  {value:+7.2f}  {function}")
@@ -224,7 +225,7 @@ def main():
     if args.instructions and len(modes) > 1:
         with open(args.instructions) as f:
             instructions = json.load(f)
-        explain_gap((base, per_query[(len(modes) - 1, "request")]), instructions, args.top)
+        explain_gap((base, per_query[(len(modes) - 1, "main")]), instructions, args.top)
 
 
 if __name__ == "__main__":
