@@ -188,7 +188,7 @@ class _Complex(Exception):
 def _safe_lookups(lookups):
     """JSON-safe filter keywords, or None when one is not a plain value (an expression,
     a queryset: not pasteable, and repr() of a queryset would query)."""
-    plain = capture._PLAIN  # the types JSON takes as they are
+    plain = _PLAIN
     for value in lookups.values():
         if type(value) not in plain:
             break
