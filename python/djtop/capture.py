@@ -19,7 +19,7 @@ import uuid
 import weakref
 from time import perf_counter_ns, time_ns
 
-from . import conf, context, explain, stacks, transport
+from . import conf, context, explain, guard, stacks, transport
 
 _installed = False
 _install_lock = threading.Lock()
@@ -335,6 +335,10 @@ def install():
         from django.db.backends.signals import connection_created
 
         _debug_transaction = getattr(utils, "debug_transaction", None)
+        if _debug_transaction is not None and not guard.accepts(
+            "django.db.backends.utils.debug_transaction", _debug_transaction, ("(connection, sql)",)
+        ):
+            _debug_transaction = None  # BEGIN/COMMIT/ROLLBACK go unrecorded
         stacks.configure(cfg.root, cfg.stack_depth, cfg.hide_modules, cfg.library_frames)
         _stacks_on = cfg.stacks and cfg.stack_depth > 0
         sink = transport.start(cfg.address, cfg.record, cfg.queue_size, hello_fields(cfg))

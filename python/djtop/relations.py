@@ -34,7 +34,7 @@ import weakref
 from contextvars import ContextVar
 from threading import get_ident as _get_ident
 
-from . import capture
+from . import capture, guard
 
 MAX_DEPTH = 5  # origins nested at most this deep
 ORIGIN_ATTR = "_djtop_origin"  # on instance._state
@@ -498,8 +498,9 @@ def _hook_model_iterable_iter(original):
 
 
 def _hook_get_related_populators(original):
-    def get_related_populators(klass_info, select, db):
-        populators = original(klass_info, select, db)
+    # (klass_info, select, db), and from Django 6.1 (..., fetch_mode): passed on as they come.
+    def get_related_populators(klass_info, *args):
+        populators = original(klass_info, *args)
         # The root call (from ModelIterable) tags the whole tree; nested ones come first.
         if populators and "local_setter" not in klass_info:
             parent = _tls.eval
@@ -893,7 +894,8 @@ def _hook_reverse_one_to_one_get_queryset(original):
     def get_queryset(self, **hints):
         qs = original(self, **hints)
         instance = hints.get("instance")
-        if instance is not None:
+        # Django 6.1's get_prefetch_querysets passes the first instance too: not a lazy load.
+        if instance is not None and sys._getframe(1).f_code not in _PREFETCH_CALLERS:
             try:
                 related = self.related
                 info = (
@@ -913,7 +915,9 @@ def _hook_reverse_one_to_one_get_queryset(original):
     return get_queryset
 
 
-_DEFERRED_GET = None  # DeferredAttribute.__get__.__code__
+# The code objects that call refresh_from_db for a deferred field: DeferredAttribute.__get__,
+# and from Django 6.1 its fetch_one (which __get__ reaches through the instance's fetch mode).
+_DEFERRED_CALLERS = frozenset()
 
 
 def _hook_refresh_from_db(original):
@@ -922,7 +926,7 @@ def _hook_refresh_from_db(original):
     @functools.wraps(original)
     def refresh_from_db(self, *args, **kwargs):
         try:
-            deferred = sys._getframe(1).f_code is _DEFERRED_GET
+            deferred = sys._getframe(1).f_code in _DEFERRED_CALLERS
         except Exception:
             deferred = False
         if not deferred:
@@ -941,15 +945,63 @@ def _hook_refresh_from_db(original):
     return refresh_from_db
 
 
-def _hook_gfk_get(original):
-    """GenericForeignKey.__get__: remembers itself for get_object_for_this_type."""
+_PREFETCH_CALLERS = frozenset()  # ReverseOneToOneDescriptor.get_prefetch_querysets' code
+
+
+def _hook_fetch_many(original, describe):
+    """``fetch_many(self, instances)`` of a relation descriptor or DeferredAttribute (Django
+    6.1's FETCH_PEERS): one load for every peer instance of a queryset, so not an N+1. Its
+    statements are attributed to the relation with op ``peers``."""
+
+    @functools.wraps(original)
+    def fetch_many(self, instances):
+        try:
+            first = instances[0]
+            model = _label(type(first))
+            field, kind, target = describe(self, model)
+            info = (model, field, kind, target, False, origin_of(first), True)
+            token = _enter_relation(info, "peers")
+        except Exception:
+            return original(self, instances)
+        try:
+            return original(self, instances)
+        finally:
+            _reset(token)
+
+    return fetch_many
+
+
+def _describe_forward_peers(descriptor, model):
+    field = descriptor.field
+    return field.name, "o2o" if field.one_to_one else "fk", _label(field.remote_field.model)
+
+
+def _describe_reverse_o2o_peers(descriptor, model):
+    related = descriptor.related
+    return related.get_accessor_name(), "reverse_o2o", _label(related.related_model)
+
+
+def _describe_deferred_peers(descriptor, model):
+    return descriptor.field.attname, "deferred", model
+
+
+def _describe_gfk_peers(descriptor, model):
+    return descriptor.field.name, "generic", None
+
+
+def _hook_gfk_get(original, descriptor=False):
+    """GenericForeignKey.__get__ (GenericForeignKeyDescriptor.__get__ from Django 6.1, whose
+    ``field`` is the GenericForeignKey): remembers it for get_object_for_this_type."""
 
     @functools.wraps(original)
     def __get__(self, instance, cls=None):
         if instance is None:
             return original(self, instance, cls)
         previous = _tls.gfk
-        _tls.gfk = (self, instance)
+        try:
+            _tls.gfk = (self.field if descriptor else self, instance)
+        except Exception:
+            return original(self, instance, cls)
         try:
             return original(self, instance, cls)
         finally:
@@ -1050,12 +1102,12 @@ def _hook_manager_class(cls, field, kind):
     if "_djtop_hooked" in cls.__dict__:
         return cls
     get_queryset = cls.__dict__.get("get_queryset")
-    if get_queryset is None:
+    if get_queryset is None or not _manager_accepts(cls, "get_queryset", get_queryset):
         return cls
     hooks = {"get_queryset": _hook_manager_get_queryset(get_queryset, field, kind)}
     for op in ("count", "exists"):
         counter = cls.__dict__.get(op)
-        if counter is not None:
+        if counter is not None and _manager_accepts(cls, op, counter):
             hooks[op] = _hook_manager_counter(counter, op, field, kind)
     for name in ("add", "remove", "clear", "set"):
         method = cls.__dict__.get(name)
@@ -1067,6 +1119,12 @@ def _hook_manager_class(cls, field, kind):
     cls._djtop_hooked = originals
     _manager_classes.add(cls)
     return cls
+
+
+def _manager_accepts(cls, name, method):
+    """A related manager's get_queryset/count/exists take self only (the mute hooks around
+    add/remove/clear/set pass any arguments on)."""
+    return guard.accepts(f"{cls.__module__}.{cls.__name__}.{name}", method, _SELF)
 
 
 def _hook_manager_factory(original, describe):
@@ -1114,71 +1172,243 @@ def _set(owner, name, value):
     setattr(owner, name, value)
 
 
-def _patch(owner, name, make, *extra):
+def _hook_name(owner, name):
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}.{name}"
+    return f"{owner.__name__}.{name}"
+
+
+def _patch(owner, name, shapes, make, *extra):
+    """Replace ``owner.name`` with ``make(original, *extra)``, when ``original`` has one of
+    ``shapes`` (see guard.shape): a Django that changed it loses this hook only, with one
+    warning. Nothing is patched when ``owner`` has no ``name`` of its own."""
     original = owner.__dict__.get(name)
     if original is None or getattr(original, "_djtop_hook", False):
+        return
+    if not guard.accepts(_hook_name(owner, name), original, shapes):
         return
     hooked = make(original, *extra)
     hooked._djtop_hook = True
     _set(owner, name, hooked)
 
 
+# The signatures each hook was written for, as guard.shape writes them; Django 4.2 to 6.1.
+_SELF = ("(self)",)
+_ARGS = ("(self, *args, **kwargs)",)
+_QUERYSET_SHAPES = {
+    "get": _ARGS,
+    "first": _SELF,
+    "last": _SELF,
+    "count": _SELF,
+    "exists": _SELF,
+    "aggregate": _ARGS,
+    "in_bulk": ("(self, id_list, *, field_name)",),
+    "create": ("(self, **kwargs)",),
+    "get_or_create": ("(self, defaults, **kwargs)",),
+    "update_or_create": (
+        "(self, defaults, **kwargs)",
+        "(self, defaults, create_defaults, **kwargs)",
+    ),
+    "delete": _SELF,
+    "update": ("(self, **kwargs)",),
+    "bulk_create": (
+        "(self, objs, batch_size, ignore_conflicts, update_conflicts, update_fields, "
+        "unique_fields)",
+    ),
+    "bulk_update": ("(self, objs, fields, batch_size)",),
+}
+
+
+def _targets():
+    """What install() hooks, in order: (owner, name, shapes, make, *extra). Django must be
+    set up. Tests read this table to change each target's signature and see djtop step aside."""
+    from django.apps import apps
+    from django.db.models import Model, query
+    from django.db.models.fields import related_descriptors as rd
+    from django.db.models.query_utils import DeferredAttribute
+    from django.db.models.sql import Query
+
+    QuerySet = query.QuerySet
+    out = [
+        (QuerySet, name, _QUERYSET_SHAPES[name], _hook_queryset_method, op)
+        for name, op in _QUERYSET_OPS
+    ]
+    out += [
+        (QuerySet, "_fetch_all", _SELF, _hook_fetch_all),
+        (QuerySet, "_iterator", ("(self, use_chunked_fetch, chunk_size)",), _hook_iterator),
+        (QuerySet, "aiterator", ("(self, chunk_size)",), _hook_aiterator),
+        (
+            QuerySet,
+            "_filter_or_exclude",
+            ("(self, negate, args, kwargs)",),
+            _hook_filter_or_exclude,
+        ),
+        (QuerySet, "complex_filter", ("(self, filter_obj)",), _hook_complex_filter),
+        (
+            QuerySet,
+            "extra",
+            ("(self, select, where, params, tables, order_by, select_params)",),
+            _hook_not_simple,
+        ),
+        (QuerySet, "_combinator_query", ("(self, combinator, *other_qs, all)",), _hook_not_simple),
+        # save_base, not save: a wrapper adds a frame, and save() warns with a stacklevel
+        # that must reach the app's line, not djtop's.
+        (
+            Model,
+            "save_base",
+            ("(self, raw, force_insert, force_update, using, update_fields)",),
+            _hook_model_method,
+            "save",
+        ),
+        (Model, "delete", ("(self, using, keep_parents)",), _hook_model_method, "delete"),
+        (
+            Model,
+            "refresh_from_db",
+            ("(self, using, fields)", "(self, using, fields, from_queryset)"),
+            _hook_refresh_from_db,
+        ),
+        (Query, "__getstate__", _SELF, _hook_query_getstate),
+        (query.ModelIterable, "__iter__", _SELF, _hook_model_iterable_iter),
+        (
+            query,
+            "get_related_populators",
+            ("(klass_info, select, db)", "(klass_info, select, db, fetch_mode)"),
+            _hook_get_related_populators,
+        ),
+        (
+            query,
+            "prefetch_one_level",
+            ("(instances, prefetcher, lookup, level)",),
+            _hook_prefetch_one_level,
+        ),
+        (
+            rd.ForwardManyToOneDescriptor,
+            "get_object",
+            ("(self, instance)",),
+            _hook_forward_get_object,
+        ),
+        (
+            rd.ReverseOneToOneDescriptor,
+            "get_queryset",
+            ("(self, **hints)", "(self, *, instance)"),
+            _hook_reverse_one_to_one_get_queryset,
+        ),
+        (
+            rd,
+            "create_reverse_many_to_one_manager",
+            ("(superclass, rel)",),
+            _hook_manager_factory,
+            _describe_reverse_fk,
+        ),
+        (
+            rd,
+            "create_forward_many_to_many_manager",
+            ("(superclass, rel, reverse)",),
+            _hook_manager_factory,
+            _describe_m2m,
+        ),
+    ]
+    # Django 6.1's fetch modes: FETCH_PEERS loads a relation for every peer at once.
+    peers = ("(self, instances)",)
+    for owner, describe in (
+        (rd.ForwardManyToOneDescriptor, _describe_forward_peers),
+        (rd.ReverseOneToOneDescriptor, _describe_reverse_o2o_peers),
+        (DeferredAttribute, _describe_deferred_peers),
+    ):
+        if "fetch_many" in owner.__dict__:
+            out.append((owner, "fetch_many", peers, _hook_fetch_many, describe))
+    if apps.is_installed("django.contrib.contenttypes"):
+        from django.contrib.contenttypes import fields as generic
+        from django.contrib.contenttypes.models import ContentType
+
+        gfk_get = ("(self, instance, cls)",)
+        descriptor = getattr(generic, "GenericForeignKeyDescriptor", None)  # Django 6.1
+        if descriptor is not None:
+            out.append((descriptor, "__get__", gfk_get, _hook_gfk_get, True))
+            if "fetch_many" in descriptor.__dict__:
+                out.append((descriptor, "fetch_many", peers, _hook_fetch_many, _describe_gfk_peers))
+        else:
+            out.append((generic.GenericForeignKey, "__get__", gfk_get, _hook_gfk_get))
+        out += [
+            (
+                ContentType,
+                "get_object_for_this_type",
+                ("(self, **kwargs)", "(self, using, **kwargs)"),
+                _hook_get_object_for_this_type,
+            ),
+            (
+                generic,
+                "create_generic_related_manager",
+                ("(superclass, rel)",),
+                _hook_manager_factory,
+                _describe_generic,
+            ),
+        ]
+    return out
+
+
 def install():
     """Install the hooks, once per process (called by capture.install when enabled)."""
-    global _installed, _DEFERRED_GET, _Model
+    global _installed, _DEFERRED_CALLERS, _PREFETCH_CALLERS, _Model
     with _install_lock:
         if _installed:
             return True
         from django.apps import apps
-        from django.db.models import Model, query
+        from django.db.models import Model
+        from django.db.models.base import ModelState
         from django.db.models.fields import related_descriptors as rd
         from django.db.models.query_utils import DeferredAttribute
-
-        _Model = Model
-        _DEFERRED_GET = DeferredAttribute.__get__.__code__
-        QuerySet = query.QuerySet
         from django.db.models.sql import Query
 
+        _Model = Model
+        _DEFERRED_CALLERS = _codes(DeferredAttribute, "__get__", "fetch_one")
+        _PREFETCH_CALLERS = _codes(rd.ReverseOneToOneDescriptor, "get_prefetch_querysets")
         if "_djtop" not in Query.__dict__:
             _set(Query, "_djtop", None)  # the default: a plain attribute read
-        from django.db.models.base import ModelState
-
         if ORIGIN_ATTR not in ModelState.__dict__:
             _set(ModelState, ORIGIN_ATTR, None)  # no origin: a plain read, no AttributeError
-        for name, op in _QUERYSET_OPS:
-            _patch(QuerySet, name, _hook_queryset_method, op)
-        _patch(QuerySet, "_fetch_all", _hook_fetch_all)
-        _patch(QuerySet, "_iterator", _hook_iterator)
-        _patch(QuerySet, "aiterator", _hook_aiterator)
-        _patch(QuerySet, "_filter_or_exclude", _hook_filter_or_exclude)
-        _patch(QuerySet, "complex_filter", _hook_complex_filter)
-        _patch(QuerySet, "extra", _hook_not_simple)
-        _patch(QuerySet, "_combinator_query", _hook_not_simple)
-        _patch(Model, "save", _hook_model_method, "save")
-        _patch(Model, "delete", _hook_model_method, "delete")
-        _patch(Model, "refresh_from_db", _hook_refresh_from_db)
-        _patch(query.ModelIterable, "__iter__", _hook_model_iterable_iter)
-        _patch(query, "get_related_populators", _hook_get_related_populators)
-        _patch(query, "prefetch_one_level", _hook_prefetch_one_level)
-        _patch(rd.ForwardManyToOneDescriptor, "get_object", _hook_forward_get_object)
-        _patch(rd.ReverseOneToOneDescriptor, "get_queryset", _hook_reverse_one_to_one_get_queryset)
-        _patch(
-            rd, "create_reverse_many_to_one_manager", _hook_manager_factory, _describe_reverse_fk
-        )
-        _patch(rd, "create_forward_many_to_many_manager", _hook_manager_factory, _describe_m2m)
+        for owner, name, shapes, make, *extra in _targets():
+            if owner is Query and name == "__getstate__":
+                # inherited from BaseExpression: ours goes on Query itself
+                original = getattr(Query, name, None)
+                if original is not None and "__getstate__" not in Query.__dict__:
+                    if guard.accepts(_hook_name(Query, name), original, shapes):
+                        hooked = make(original)
+                        hooked._djtop_hook = True
+                        _set(Query, name, hooked)
+                    continue
+            _patch(owner, name, shapes, make, *extra)
         generic = None
         if apps.is_installed("django.contrib.contenttypes"):
             from django.contrib.contenttypes import fields as generic
-            from django.contrib.contenttypes.models import ContentType
-
-            _patch(generic.GenericForeignKey, "__get__", _hook_gfk_get)
-            _patch(ContentType, "get_object_for_this_type", _hook_get_object_for_this_type)
-            _patch(
-                generic, "create_generic_related_manager", _hook_manager_factory, _describe_generic
-            )
         _hook_existing_managers(apps, rd, generic)
         _installed = True
         return True
+
+
+def _codes(owner, *names):
+    codes = set()
+    for name in names:
+        code = getattr(owner.__dict__.get(name), "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return frozenset(codes)
+
+
+def _hook_query_getstate(original):
+    """Query.__getstate__: pickling a queryset (as the cache framework does) leaves djtop's
+    mark out. It holds the raw filter values: a queryset among them would be run to be
+    pickled, a generator cannot be pickled at all."""
+
+    @functools.wraps(original)
+    def __getstate__(self):
+        state = original(self)
+        if type(state) is dict and "_djtop" in state:
+            state = dict(state)
+            del state["_djtop"]
+        return state
+
+    return __getstate__
 
 
 def _hook_existing_managers(apps, rd, generic):

@@ -23,6 +23,8 @@ import threading
 import time
 from time import perf_counter
 
+from . import guard
+
 _HIDDEN_MODULES = ("django", "asgiref", "djtop")
 SETTLE_SECONDS = 0.01  # longest wait for the request's task to reach its await
 
@@ -98,6 +100,10 @@ def _hook_sync_to_async():
     original = SyncToAsync.__call__
     if getattr(original, "_djtop", False):
         return
+    if not guard.accepts(
+        "asgiref.sync.SyncToAsync.__call__", original, ("(self, *args, **kwargs)",)
+    ):
+        return  # async stacks stop at the worker thread
 
     async def __call__(self, *args, **kwargs):
         token = None
