@@ -130,6 +130,9 @@ pub fn to_text(report: &Report) -> String {
                 let _ = write!(out, "\n      queryset {q}");
             }
             let _ = write!(out, "\n      fix      {}", f.fix);
+            for alt in &f.alternatives {
+                let _ = write!(out, "\n      or       {alt}");
+            }
         }
     }
     let findings: usize = report.requests.iter().map(|r| r.findings.len()).sum();

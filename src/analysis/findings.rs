@@ -40,6 +40,10 @@ pub struct Finding {
     pub queryset: Option<String>,
     /// Code to paste.
     pub fix: String,
+    /// Other fixes that also work, after `fix` (which stays the better one): on Django 6.1+,
+    /// `fetch_mode(models.FETCH_PEERS)` for a lazy FK / one-to-one / deferred load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
     /// One line for people.
     pub title: String,
     /// SQL time of the member queries.
@@ -250,6 +254,9 @@ pub(super) fn note_kind(kinds: &mut Kinds, rel: &Rel) {
 
 /// The group key of a relation; `None` for a single object's lazy loads (not an N+1).
 pub(super) fn relation_key(rel: &Rel) -> Option<RelKey> {
+    if rel.op == "peers" {
+        return None; // Django 6.1's FETCH_PEERS: one load for every peer, the fix itself
+    }
     let (path, root) = chain(rel);
     if root == Root::Single {
         return None;
@@ -437,6 +444,13 @@ pub(super) fn finish_relations(
             }
             _ => inner,
         };
+        // FETCH_PEERS (Django 6.1) loads a forward or one-to-one relation, or a deferred
+        // field, for every instance of the queryset at once, and is carried to the related
+        // instances: a second fix for a chain of single hops from a queryset.
+        let peers = g.key.op == "load"
+            && matches!(g.key.root, Root::Queryset { .. })
+            && many.iter().all(|m| !m)
+            && fetch_modes(store, members[0]);
         out.push(Finding {
             kind,
             model: Some(first.model.clone()),
@@ -445,12 +459,42 @@ pub(super) fn finish_relations(
             callsite: callsite(store, &store.queries[members[0]]),
             queryset: g.key.root.site(),
             fix,
+            alternatives: if peers {
+                vec!["fetch_mode(models.FETCH_PEERS)".to_owned()]
+            } else {
+                Vec::new()
+            },
             title: format!("{title}: {} queries", members.len()),
             ms,
             members,
         });
     }
     out
+}
+
+/// Whether the process that ran this query has Django's fetch modes (6.1 and later).
+fn fetch_modes(store: &Store, query: QueryId) -> bool {
+    let request = &store.requests[store.queries[query].request];
+    store.processes[request.process]
+        .django
+        .as_deref()
+        .is_some_and(|v| django_at_least(v, (6, 1)))
+}
+
+/// `"6.1.3"`, `"6.1a1"`, `"6.2.dev20261201"` against (major, minor).
+pub(crate) fn django_at_least(version: &str, wanted: (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    });
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= wanted,
+        (Some(major), None) => major > wanted.0,
+        _ => false,
+    }
 }
 
 // ---- ORM findings -----------------------------------------------------------------------------
@@ -496,6 +540,7 @@ pub(super) fn get_per_row(
     Some(Finding {
         kind: "get_per_row",
         fix,
+        alternatives: Vec::new(),
         title: format!(
             "{}.objects.get(pk=…) once per row: {} queries",
             class(&model),
@@ -557,6 +602,7 @@ pub(super) fn repeated_write(
     Some(Finding {
         kind: "repeated_write",
         fix: format!("{call}([{name}(**row) for row in rows])"),
+        alternatives: Vec::new(),
         title: format!(
             "INSERT into {table} once per row: {} queries",
             members.len()
@@ -622,6 +668,7 @@ pub(super) fn duplicate(store: &Store, members: Vec<QueryId>, config: Config) ->
         callsite: callsite(store, first),
         queryset: None,
         fix,
+        alternatives: Vec::new(),
         title: format!(
             "the same query with the same params, {} times",
             members.len()

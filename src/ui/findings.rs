@@ -55,6 +55,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
             Span::styled("    fix       ", st.dim),
             Span::styled(f.fix.clone(), st.good),
         ]));
+        for alt in &f.alternatives {
+            lines.push(Line::from(vec![
+                Span::styled("    or        ", st.dim),
+                Span::styled(alt.clone(), st.good),
+            ]));
+        }
         if let Some(q) = &f.queryset {
             lines.push(Line::from(vec![
                 Span::styled("    queryset  ", st.dim),
@@ -74,7 +80,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
     let before: usize = findings
         .iter()
         .take(selected)
-        .map(|f| 3 + usize::from(f.queryset.is_some()) + usize::from(f.callsite.is_some()))
+        .map(|f| {
+            3 + f.alternatives.len()
+                + usize::from(f.queryset.is_some())
+                + usize::from(f.callsite.is_some())
+        })
         .sum();
     let scroll = (before + 1).saturating_sub(area.height as usize / 2) as u16;
     frame.render_widget(

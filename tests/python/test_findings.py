@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from typing import NamedTuple, Optional
 
+import django
 import pytest
 from e2e_util import (
     HERE,
@@ -176,7 +177,36 @@ EXPECTED = {
                 'prefetch_related("tags")', "serializer"),
     ]),
     "async_serializer_clean": (2, []),
+    "deferred_naive": (31, [
+        Finding("n_plus_one", "shop.Book", "published", 30, "deferred",
+                'only(…, "published")  # or drop "published" from defer()', "deferred"),
+    ]),
+    "deferred_clean": (1, []),
 }  # fmt: skip
+
+# Django 6.1's fetch modes (shop.views.FETCH_MODES): a FETCH_PEERS load is one query for every
+# peer, never an N+1; FETCH_RAISE's exception is the app's own.
+FETCH_MODES = django.VERSION >= (6, 1)
+PEERS = "fetch_mode(models.FETCH_PEERS)"
+if FETCH_MODES:
+    EXPECTED.update(
+        {
+            "fk_peers": (2, []),
+            "chain_peers": (3, []),  # books, their authors, the authors' profiles
+            "deferred_peers": (2, []),
+            "fk_raise": (1, []),
+        }
+    )
+# The findings (view, field) whose second fix, on 6.1, is PEERS: a single-valued relation or a
+# deferred field, loaded on the rows of a queryset. fk_peers is fk_naive with it pasted.
+PEERS_FINDINGS = {
+    ("fk_naive", "author"),
+    ("fk_three_rows", "author"),
+    ("chain_naive", "author"),
+    ("deferred_naive", "published"),
+    ("serializer_naive", "author"),
+    ("async_serializer_naive", "author"),
+}
 
 DIAG = HERE / "diagproj"
 VIEWS_PY = DIAG / "shop" / "views.py"
@@ -484,3 +514,36 @@ def test_text_report_gives_each_fix(run):
 def test_servers_logged_no_exception(run):
     for kind, log in run["logs"].items():
         assert "Traceback" not in log, f"{kind} log:\n{log}"
+
+
+def test_fetch_peers_is_a_second_fix_on_django_6_1(report, run):
+    """On 6.1 a lazy FK / one-to-one / deferred N+1 also offers fetch_mode(FETCH_PEERS), after
+    the select_related / only fix; before 6.1 (no fetch modes) and on other findings, never."""
+    wrong = []
+    for ref, view in expected_requests(run):
+        for f in report[ref].get("findings", []):
+            want = [PEERS] if FETCH_MODES and (view, f["field"]) in PEERS_FINDINGS else []
+            if f.get("alternatives", []) != want:
+                wrong.append(f"{ref}: {f['title']}: {f.get('alternatives')}, not {want}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.skipif(not FETCH_MODES, reason="fetch modes are new in Django 6.1")
+def test_fetch_peers_loads_are_attributed_as_peers(run):
+    """The second query of each FETCH_PEERS view loaded every peer's relation at once: the
+    shim says so (rel op `peers`), and the report has no finding for it (EXPECTED)."""
+    by_ref, _ = requests_by_ref(run["events"], "t")
+    want = {
+        "fk_peers": [("shop.Article", "author", "fk")],
+        "chain_peers": [("shop.Book", "author", "fk"), ("shop.Author", "profile", "reverse_o2o")],
+        "deferred_peers": [("shop.Book", "published", "deferred")],
+    }
+    for kind in ("wsgi", "asgi"):
+        for view, rels in want.items():
+            queries = by_ref[f"{kind}.{view}"]["queries"]
+            got = [
+                (q["rel"]["model"], q["rel"]["field"], q["rel"]["kind"])
+                for q in queries
+                if q.get("rel", {}).get("op") == "peers"
+            ]
+            assert got == rels, f"{kind}.{view}: {got}"

@@ -8,9 +8,14 @@ use crate::protocol::parse_line;
 const SITE: &str = "blog/views.py";
 
 fn store(queries: &[Value]) -> Store {
-    let mut store = Store::new();
     let hello = json!({"type":"hello","v":1,"sid":"s","pid":1,"ts":0.0,
         "models":{"blog_visit":"blog.Visit","blog_book":"blog.Book"}});
+    store_after(hello, queries)
+}
+
+/// One process (its `hello`) running one request of these queries.
+fn store_after(hello: Value, queries: &[Value]) -> Store {
+    let mut store = Store::new();
     store.apply(parse_line(hello.to_string().as_bytes()).unwrap());
     for (i, q) in queries.iter().enumerate() {
         let mut ev = json!({"type":"query","sid":"s","rid":"r","qid":i,"alias":"default",
@@ -285,4 +290,72 @@ fn generic_relation_managers_prefetch_and_generic_foreign_keys_select() {
         .collect();
     // A GenericForeignKey cannot be JOINed: prefetch_related is Django's tool for it too.
     assert_eq!(one(&single).fix, r#"prefetch_related("target")"#);
+}
+
+fn store_on(django: &str, queries: &[Value]) -> Store {
+    let hello = json!({"type":"hello","v":1,"sid":"s","pid":1,"ts":0.0,"django":django});
+    store_after(hello, queries)
+}
+
+fn fk_loop() -> Vec<Value> {
+    (0..5)
+        .map(|i| {
+            lazy_fk(
+                "blog.Book",
+                "author",
+                "blog.Author",
+                queryset("blog.Book", 25),
+                i,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn django_6_1_offers_fetch_peers_after_select_related() {
+    let s = store_on("6.1.3", &fk_loop());
+    let f = findings(&s, 0, Config::default());
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].fix, r#"select_related("author")"#);
+    assert_eq!(f[0].alternatives, vec!["fetch_mode(models.FETCH_PEERS)"]);
+    // Before 6.1 there are no fetch modes; many-valued relations never get one.
+    for old in ["5.2.19", "6.0.10"] {
+        let f = findings(&store_on(old, &fk_loop()), 0, Config::default());
+        assert!(f[0].alternatives.is_empty(), "{old}: {f:#?}");
+    }
+    let m2m: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"sql":"SELECT * FROM tag","params":[i],
+                "rel":{"model":"blog.Book","field":"tags","kind":"m2m","target":"blog.Tag",
+                       "op":"all","origin":queryset("blog.Book", 25)}})
+        })
+        .collect();
+    let f = findings(&store_on("6.1.3", &m2m), 0, Config::default());
+    assert_eq!(f[0].fix, r#"prefetch_related("tags")"#);
+    assert!(f[0].alternatives.is_empty());
+}
+
+#[test]
+fn fetch_peers_loads_are_never_an_n_plus_one() {
+    // Three querysets in a loop, each of whose rows' authors came in one FETCH_PEERS load.
+    let qs: Vec<Value> = (0..4)
+        .map(|i| {
+            json!({"sql":"SELECT * FROM t_author WHERE id IN (%s, %s)","params":[i, i + 1],
+                "rel":{"model":"blog.Book","field":"author","kind":"fk","target":"blog.Author",
+                       "op":"peers","origin":queryset("blog.Book", 25)}})
+        })
+        .collect();
+    let f = findings(&store_on("6.1.3", &qs), 0, Config::default());
+    assert!(f.iter().all(|f| f.kind != "n_plus_one"), "{f:#?}");
+}
+
+#[test]
+fn django_versions_compare() {
+    assert!(django_at_least("6.1.3", (6, 1)));
+    assert!(django_at_least("6.1a1", (6, 1)));
+    assert!(django_at_least("6.2.dev20261201", (6, 1)));
+    assert!(django_at_least("7.0", (6, 1)));
+    assert!(!django_at_least("6.0.10", (6, 1)));
+    assert!(!django_at_least("5.2.19", (6, 1)));
+    assert!(!django_at_least("", (6, 1)));
 }

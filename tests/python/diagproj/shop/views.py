@@ -10,6 +10,7 @@ Keep every marked statement on one line, and a marker's NAME unique in this file
 """
 
 from asgiref.sync import sync_to_async
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import JsonResponse
 from django.utils import timezone
@@ -354,6 +355,66 @@ async def async_serializer_clean(request):
     return _ok(await sync_to_async(serialize_articles)(articles))
 
 
+# -- deferred fields ----------------------------------------------------------------------------
+
+
+def deferred_naive(request):
+    rows = []
+    for book in Book.objects.only("title"):  # queryset: deferred
+        rows.append(book.published.year)  # callsite: deferred
+    return _ok(rows)
+
+
+def deferred_clean(request):
+    rows = []
+    for book in Book.objects.only("title", "published"):
+        rows.append(book.published.year)
+    return _ok(rows)
+
+
+# -- Django 6.1's fetch modes -------------------------------------------------------------------
+# fk_peers is fk_naive with the finding's second fix pasted: fetch_mode(models.FETCH_PEERS).
+
+FETCH_MODES = hasattr(models, "FETCH_PEERS")
+
+
+def fk_peers(request):
+    rows = []
+    for article in Article.objects.fetch_mode(models.FETCH_PEERS):
+        rows.append(article.author.name)
+    return _ok(rows)
+
+
+def chain_peers(request):
+    """The fetch mode is carried to the authors: their profiles come in one load too."""
+    rows = []
+    for book in Book.objects.fetch_mode(models.FETCH_PEERS):
+        rows.append(book.author.profile.bio)
+    return _ok(rows)
+
+
+def deferred_peers(request):
+    rows = []
+    for book in Book.objects.only("title").fetch_mode(models.FETCH_PEERS):
+        rows.append(book.published.year)
+    return _ok(rows)
+
+
+def fk_raise(request):
+    """FETCH_RAISE: the app's own FieldFetchBlocked, unchanged by djtop (any other exception,
+    or another message, is a 500)."""
+    try:
+        for article in Article.objects.fetch_mode(models.FETCH_RAISE):
+            _ = article.author.name
+    except Exception as exc:
+        if type(exc).__name__ != "FieldFetchBlocked" or str(exc) != (
+            "Fetching of Article.author blocked."
+        ):
+            raise
+        return _ok([str(exc)])
+    raise AssertionError("FETCH_RAISE did not raise")
+
+
 VIEWS = [
     fk_naive,
     fk_clean,
@@ -392,4 +453,8 @@ VIEWS = [
     serializer_naive,
     async_serializer_naive,
     async_serializer_clean,
+    deferred_naive,
+    deferred_clean,
 ]
+if FETCH_MODES:
+    VIEWS += [fk_peers, chain_peers, deferred_peers, fk_raise]
