@@ -25,7 +25,6 @@ def changed_targets():
     """(owner, name) of every function djtop hooks, in the order it hooks them."""
     from asgiref.sync import SyncToAsync
     from django.db.backends import utils
-
     from djtop import relations
 
     targets = [(owner, name) for owner, name, *_ in relations._targets()]

@@ -15,9 +15,8 @@ import subprocess
 import sys
 
 import pytest
-from e2e_util import DEMO, HERE, manage, project_env, read_events, requests_by_ref, seed
-
 from djtop import guard
+from e2e_util import DEMO, HERE, manage, project_env, read_events, requests_by_ref, seed
 
 TRANSACTION = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 DIAG = HERE / "diagproj"
