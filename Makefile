@@ -9,7 +9,7 @@ DJTOP := target/release/djtop
 DEMO := examples/demo
 PORT ?= 8000
 
-.PHONY: demo test test-rust test-python test-matrix lint build install venv bench clean system-deps databases
+.PHONY: demo test test-rust test-python test-matrix test-django-next lint build install venv bench clean system-deps databases
 
 # The EXPLAIN tests use PostgreSQL and MariaDB through psycopg and mysqlclient, which builds
 # against libmariadb (scripts/databases.sh installs libmariadb-dev and pkg-config when missing).
@@ -61,9 +61,13 @@ test-python: install databases
 	DJTOP_BIN=$(CURDIR)/$(DJTOP) $(PY) -m pytest -q tests/python
 	cd $(DEMO) && ../../$(PY) manage.py test blog -v1
 
-# Django 4.2 and 6.0 run with whichever Pythons this machine has; what is skipped is said.
-test-matrix:
+# Django 6.0, 6.1 and 4.2 run with whichever Pythons this machine has; what is skipped is said.
+test-matrix: build
 	@bash scripts/matrix.sh
+
+# Not part of `make test`: the suites on the newest Django on PyPI, pre-releases included.
+test-django-next: build databases
+	@bash scripts/matrix.sh next
 
 lint: venv
 	cargo fmt --all -- --check
