@@ -97,8 +97,13 @@ def load(environ=None):
 
     env = os.environ if environ is None else environ
     user = getattr(settings, "DJTOP", None)
-    if not isinstance(user, dict):
+    if user is None:
         user = {}
+    elif not isinstance(user, dict):
+        warnings.warn(
+            f"DJTOP must be a dict, not {type(user).__name__}; djtop is off", stacklevel=3
+        )
+        user = {"enabled": False}
     unknown = set(user) - set(DEFAULTS)
     if unknown:
         names = ", ".join(sorted(unknown))
@@ -107,9 +112,20 @@ def load(environ=None):
     def opt(key):
         return user.get(key, DEFAULTS[key])
 
-    enabled = _env_flag(env.get("DJTOP_ENABLED"))
+    # Strict: only a real boolean or one of the documented words switches capture on; anything
+    # else warns and means off (bool("false") is True, and capture ships every statement).
+    enabled = None
+    raw = env.get("DJTOP_ENABLED")
+    if raw is not None and raw.strip():
+        enabled = _env_flag(raw)
+        if enabled is None:
+            warnings.warn(
+                f"DJTOP_ENABLED={raw!r} is not one of {'/'.join(_TRUE + _FALSE)}; djtop is off",
+                stacklevel=3,
+            )
+            enabled = False
     if enabled is None and opt("enabled") is not None:
-        enabled = bool(opt("enabled"))
+        enabled = _flag(opt("enabled"), "enabled", default=False)
     if enabled is None:
         enabled = bool(getattr(settings, "DEBUG", False))
 
@@ -124,15 +140,15 @@ def load(environ=None):
         enabled=enabled,
         address=str(address),
         record=record,
-        queue_size=_int(opt("queue_size"), "queue_size", minimum=1),
-        stacks=bool(opt("stacks")),
-        stack_depth=_int(opt("stack_depth"), "stack_depth", minimum=0),
+        queue_size=_int(opt("queue_size"), "queue_size", minimum=1, maximum=10_000_000),
+        stacks=_flag(opt("stacks"), "stacks"),
+        stack_depth=_int(opt("stack_depth"), "stack_depth", minimum=0, maximum=1000),
         hide=_modules(opt("hide_modules")),
         root=os.path.abspath(str(root)),
-        relations=bool(opt("relations")),
-        explain=bool(opt("explain")),
-        explain_memory=_int(opt("explain_memory"), "explain_memory", minimum=1),
-        library_frames=_int(opt("library_frames"), "library_frames", minimum=0),
+        relations=_flag(opt("relations"), "relations"),
+        explain=_flag(opt("explain"), "explain"),
+        explain_memory=_int(opt("explain_memory"), "explain_memory", minimum=1, maximum=1_000_000),
+        library_frames=_int(opt("library_frames"), "library_frames", minimum=0, maximum=1000),
         explain_timeout=_seconds(opt("explain_timeout"), "explain_timeout"),
     )
 
@@ -148,27 +164,44 @@ def _env_flag(value):
     return None
 
 
-def _int(value, key, minimum):
-    try:
-        value = int(value)
-        if value >= minimum:
-            return value
-    except (TypeError, ValueError):
-        pass
-    default = DEFAULTS[key]
-    warnings.warn(f"DJTOP[{key!r}] must be an integer >= {minimum}; using {default}", stacklevel=3)
-    return DEFAULTS[key]
+def _flag(value, key, default=None):
+    """A boolean setting: True/False, or one of the documented words ("true", "off", ...).
+    Anything else warns and gives ``default`` (the key's own default when None)."""
+    if value is True or value is False:
+        return value
+    if isinstance(value, str):
+        flag = _env_flag(value)
+        if flag is not None:
+            return flag
+    if default is None:
+        default = DEFAULTS[key]
+    warnings.warn(
+        f"DJTOP[{key!r}] must be True or False, not {value!r}; using {default}", stacklevel=3
+    )
+    return default
 
 
-def _seconds(value, key):
-    try:
-        value = float(value)
-        if value > 0:
-            return value
-    except (TypeError, ValueError):
-        pass
+def _int(value, key, minimum, maximum):
+    if isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum:
+        return value
     default = DEFAULTS[key]
-    warnings.warn(f"DJTOP[{key!r}] must be a number of seconds > 0; using {default}", stacklevel=3)
+    warnings.warn(
+        f"DJTOP[{key!r}] must be an integer from {minimum} to {maximum}, not {value!r}; "
+        f"using {default}",
+        stacklevel=3,
+    )
+    return default
+
+
+def _seconds(value, key, maximum=3600):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= maximum:
+        return float(value)
+    default = DEFAULTS[key]
+    warnings.warn(
+        f"DJTOP[{key!r}] must be a number of seconds above 0 and at most {maximum}, "
+        f"not {value!r}; using {default}",
+        stacklevel=3,
+    )
     return float(default)
 
 

@@ -37,6 +37,15 @@ print(json.dumps({
         ({"SHIMPROJ_DEBUG": "1", "DJTOP_ENABLED": "0"}, False),
         ({"SHIMPROJ_DEBUG": "1", "SHIMPROJ_DJTOP": '{"enabled": false}'}, False),
         ({"SHIMPROJ_DEBUG": "0", "DJTOP_ENABLED": "0", "SHIMPROJ_DJTOP": '{"enabled": 1}'}, False),
+        # Strings: only the documented words; bool("false") must never switch capture on.
+        ({"SHIMPROJ_DEBUG": "0", "SHIMPROJ_DJTOP": '{"enabled": "false"}'}, False),
+        ({"SHIMPROJ_DEBUG": "0", "SHIMPROJ_DJTOP": '{"enabled": "0"}'}, False),
+        ({"SHIMPROJ_DEBUG": "0", "SHIMPROJ_DJTOP": '{"enabled": "on"}'}, True),
+        # Anything else warns and is off, even with DEBUG on.
+        ({"SHIMPROJ_DEBUG": "1", "SHIMPROJ_DJTOP": '{"enabled": "maybe"}'}, False),
+        ({"SHIMPROJ_DEBUG": "1", "SHIMPROJ_DJTOP": '{"enabled": 1}'}, False),
+        ({"SHIMPROJ_DEBUG": "1", "DJTOP_ENABLED": "sure"}, False),
+        ({"SHIMPROJ_DEBUG": "1", "SHIMPROJ_DJTOP": '["enabled"]'}, False),
     ],
 )
 def test_enabled_follows_debug_unless_forced(tmp_path, env, on):
@@ -241,3 +250,25 @@ def test_a_child_forked_while_the_collector_was_down_connects_and_captures():
     assert result["hellos"] == 1
     assert result["paths"] == ["/books/?child=1"]
     assert result["queries"] > 0
+
+
+@pytest.mark.parametrize(
+    "djtop, warning",
+    [
+        ('{"enabled": "maybe"}', "DJTOP['enabled'] must be True or False, not 'maybe'"),
+        ('{"queue_size": 1e400}', "DJTOP['queue_size'] must be an integer from 1 to 10000000"),
+        ('{"queue_size": "12"}', "DJTOP['queue_size'] must be an integer"),
+        ('{"stack_depth": true}', "DJTOP['stack_depth'] must be an integer"),
+        ('{"explain_timeout": 1e400}', "DJTOP['explain_timeout'] must be a number of seconds"),
+        ('{"stacks": "no thanks"}', "DJTOP['stacks'] must be True or False"),
+        ('["enabled"]', "DJTOP must be a dict, not list; djtop is off"),
+    ],
+)
+def test_bad_settings_warn_once_and_never_break_setup(tmp_path, djtop, warning):
+    """A wrong type or an out-of-range number (float('inf') once made setup() fail with an
+    OverflowError) gives one warning naming the key, and the app starts."""
+    env = {"SHIMPROJ_DEBUG": "1", "SHIMPROJ_DJTOP": djtop, "DJTOP_RECORD": str(tmp_path / "r")}
+    proc = run_python(REQUEST_ONCE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["status"] == 200
+    assert proc.stderr.count(warning) == 1, proc.stderr
