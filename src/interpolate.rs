@@ -80,26 +80,62 @@ pub fn literal(v: &Value, vendor: &str) -> String {
                 .join(", ")
         ),
         Value::Object(o) => match o.get("$bytes") {
-            // The shim sends only the length of binary params.
-            Some(n) => format!("NULL /* {n} bytes, not captured */"),
+            // The shim sends only the length of binary params. Only a number is written into
+            // the comment: any other value could close it and append statements.
+            Some(Value::Number(n)) if n.is_u64() => format!("NULL /* {n} bytes, not captured */"),
+            Some(_) => "NULL".into(),
             None => quote(&Value::Object(o.clone()).to_string(), vendor),
         },
     }
 }
 
+/// Characters that must not reach a terminal or a clipboard raw: C0 controls but tab and
+/// newline, DEL, C1 controls (U+009B is a CSI), and the bidirectional overrides and isolates
+/// that make pasted text read otherwise than it runs.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\n')
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A string literal of `vendor`. Unsafe characters (see [`is_unsafe`]) are written as the
+/// vendor's character function joined to the quoted runs around them, so the value stays
+/// exact and the text stays printable: `'a' || char(27) || 'b'` (SQLite), `chr(27)`
+/// (PostgreSQL), `CONCAT('a', CHAR(27 USING utf8mb4), 'b')` (MySQL / MariaDB).
 fn quote(s: &str, vendor: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
+    let mut parts: Vec<String> = Vec::new();
+    let mut run = String::with_capacity(s.len() + 2);
+    run.push('\'');
     for c in s.chars() {
         match c {
-            '\'' => out.push_str("''"),
+            '\'' => run.push_str("''"),
             // MySQL reads backslash escapes inside string literals by default.
-            '\\' if is_mysql(vendor) => out.push_str("\\\\"),
-            c => out.push(c),
+            '\\' if is_mysql(vendor) => run.push_str("\\\\"),
+            c if is_unsafe(c) => {
+                if run.len() > 1 {
+                    run.push('\'');
+                    parts.push(std::mem::replace(&mut run, "'".to_owned()));
+                }
+                let code = c as u32;
+                parts.push(if is_postgres(vendor) {
+                    format!("chr({code})")
+                } else if is_mysql(vendor) {
+                    format!("CHAR({code} USING utf8mb4)")
+                } else {
+                    format!("char({code})")
+                });
+            }
+            c => run.push(c),
         }
     }
-    out.push('\'');
-    out
+    if parts.is_empty() || run.len() > 1 {
+        run.push('\'');
+        parts.push(run);
+    }
+    match parts.len() {
+        1 => parts.pop().unwrap_or_default(),
+        _ if is_mysql(vendor) => format!("CONCAT({})", parts.join(", ")),
+        _ => format!("({})", parts.join(" || ")),
+    }
 }
 
 #[cfg(test)]
@@ -152,5 +188,34 @@ mod tests {
             literal(&json!({"$bytes": 4}), "sqlite"),
             "NULL /* 4 bytes, not captured */"
         );
+    }
+
+    #[test]
+    fn a_crafted_bytes_param_cannot_close_the_comment() {
+        let p = json!([{"$bytes": "0 */; DROP TABLE accounts_user; --"}, {"$bytes": -1}]);
+        let sql = interpolate("SELECT %s, %s", &p, "postgresql");
+        assert_eq!(sql, "SELECT NULL, NULL");
+        // Any other object is a quoted JSON string: its `*/` stays inside the literal.
+        let p = json!([{"a": "*/ DROP TABLE t; --'"}]);
+        assert_eq!(
+            interpolate("SELECT %s", &p, "sqlite"),
+            r#"SELECT '{"a":"*/ DROP TABLE t; --''"}'"#
+        );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_never_reach_the_clipboard_raw() {
+        let v = json!("a\u{1b}]52;c;x\u{7}b\u{9b}c\u{202e}d\te\nf");
+        assert_eq!(
+            literal(&v, "sqlite"),
+            "('a' || char(27) || ']52;c;x' || char(7) || 'b' || char(155) || 'c' || char(8238) || 'd\te\nf')"
+        );
+        assert_eq!(literal(&json!("\u{1b}"), "postgresql"), "chr(27)");
+        assert_eq!(
+            literal(&json!("x\u{7}"), "mysql"),
+            "CONCAT('x', CHAR(7 USING utf8mb4))"
+        );
+        assert_eq!(literal(&json!("plain"), "sqlite"), "'plain'");
+        assert_eq!(literal(&json!(""), "sqlite"), "''");
     }
 }

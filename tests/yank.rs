@@ -150,3 +150,46 @@ fn yanked_sql_runs_in_psql_with_the_same_rows() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// A param holding terminal controls (an OSC 52 clipboard write, BEL, a C1 CSI) and a bidi
+/// override: the copied SQL carries none of them raw, and still selects exactly that string.
+#[test]
+fn control_characters_are_written_as_functions_that_give_back_the_same_string() {
+    let value = "a\u{1b}]52;c;eA==\u{7}b\u{9b}c\u{202e}d'e";
+    let hex: String = value.bytes().map(|b| format!("{b:02X}")).collect();
+    let p = json!([value]);
+
+    let pasted = interpolate("SELECT hex(%s)", &p, "sqlite");
+    assert!(
+        !pasted.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{pasted:?}"
+    );
+    let rows = cli(Command::new("sqlite3")
+        .arg(":memory:")
+        .arg(format!("{pasted};")));
+    assert_eq!(rows, vec![hex.clone()], "pasted: {pasted}");
+
+    let pasted = interpolate(
+        "SELECT upper(encode(convert_to(%s, 'UTF8'), 'hex'))",
+        &p,
+        "postgresql",
+    );
+    assert!(
+        !pasted.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{pasted:?}"
+    );
+    let rows = cli(Command::new("psql").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "test",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        &pasted,
+    ]));
+    assert_eq!(rows, vec![hex], "pasted: {pasted}");
+}
