@@ -172,10 +172,20 @@ impl Collector {
                 Listener::Tcp(l)
             }
             Address::Unix(path) => {
+                use std::os::unix::fs::{FileTypeExt, PermissionsExt};
                 // A socket file left by a previous run would make bind fail; a live one would
-                // answer a connect, so only remove a stale one.
-                if path.exists() && std::os::unix::net::UnixStream::connect(path).is_err() {
-                    let _ = std::fs::remove_file(path);
+                // answer a connect, so only remove a stale one. Anything that is not a socket
+                // is the user's file: never touched.
+                if let Ok(meta) = std::fs::symlink_metadata(path) {
+                    if !meta.file_type().is_socket() {
+                        anyhow::bail!(
+                            "cannot listen on unix:{}: that path exists and is not a socket; pick another path",
+                            path.display()
+                        );
+                    }
+                    if std::os::unix::net::UnixStream::connect(path).is_err() {
+                        let _ = std::fs::remove_file(path);
+                    }
                 }
                 let l = tokio::net::UnixListener::bind(path).with_context(|| {
                     format!(
@@ -183,6 +193,9 @@ impl Collector {
                         path.display()
                     )
                 })?;
+                // Only this user may connect (or read the SQL): not the umask's default.
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot make unix:{} private", path.display()))?;
                 Listener::Unix(l, path.clone())
             }
         };
@@ -426,6 +439,33 @@ mod tests {
         let err = "7878".parse::<Address>().unwrap_err();
         assert!(err.contains("HOST:PORT"), "{err}");
         assert!("unix:".parse::<Address>().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_unix_path_that_is_a_regular_file_is_refused_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "mine").unwrap();
+        let err = Collector::bind(&Address::Unix(file.clone()))
+            .await
+            .err()
+            .expect("bind must refuse a regular file");
+        assert!(err.to_string().contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+
+        // A socket of ours is private to this user.
+        let sock = dir.path().join("djtop.sock");
+        let collector = Collector::bind(&Address::Unix(sock.clone())).await.unwrap();
+        let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        drop(collector);
+        // A stale socket (nobody listening) is replaced.
+        let stale = std::os::unix::net::UnixListener::bind(dir.path().join("stale.sock")).unwrap();
+        drop(stale);
+        Collector::bind(&Address::Unix(dir.path().join("stale.sock")))
+            .await
+            .unwrap();
     }
 
     #[test]

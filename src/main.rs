@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(path) => djtop::check::Budget::load(&path)?,
                 None => Default::default(),
             };
-            let store = djtop::record::load(&file)?;
+            let store = djtop::record::load_events(&file)?;
             let report = djtop::report::build(&store, config);
             let violations = djtop::check::violations(&report, &budget);
             for v in &violations {
@@ -98,7 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Report { file, json }) => {
-            let store = djtop::record::load(&file)?;
+            let store = djtop::record::load_events(&file)?;
             let report = djtop::report::build(&store, config);
             if json {
                 println!("{}", djtop::report::to_json(&report));

@@ -111,9 +111,46 @@ pub fn load(path: &Path) -> Result<Store> {
     Ok(store)
 }
 
+/// Load a recording that must hold events (`check`, `report`): an empty or unreadable file
+/// means the shim never wrote to it, and passing CI on that would hide the misconfiguration.
+pub fn load_events(path: &Path) -> Result<Store> {
+    let store = load(path)?;
+    if store.processes.is_empty() && store.requests.is_empty() {
+        let junk = if store.malformed > 0 {
+            format!(" ({} malformed lines)", store.malformed)
+        } else {
+            String::new()
+        };
+        anyhow::bail!(
+            "{} has no events{junk} — is the shim enabled and DJTOP_RECORD set?",
+            path.display()
+        );
+    }
+    Ok(store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recording_without_events_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.ndjson");
+        std::fs::write(&empty, "").unwrap();
+        let err = load_events(&empty).unwrap_err().to_string();
+        assert!(
+            err.contains("has no events — is the shim enabled and DJTOP_RECORD set?"),
+            "{err}"
+        );
+        let junk = dir.path().join("junk.bin");
+        std::fs::write(&junk, [0u8, 159, 146, 150, b'\n', b'{', b'\n']).unwrap();
+        let err = load_events(&junk).unwrap_err().to_string();
+        assert!(err.contains("no events (2 malformed lines)"), "{err}");
+        let good = dir.path().join("good.ndjson");
+        std::fs::write(&good, include_str!("../tests/protocol/examples.ndjson")).unwrap();
+        assert_eq!(load_events(&good).unwrap().requests.len(), 2);
+    }
 
     #[test]
     fn load_counts_malformed_and_keeps_the_rest() {

@@ -69,3 +69,14 @@ def test_bad_input_is_exit_2_with_the_problem_named(recordings):
     assert r.returncode == 2
     assert "is not a budget" in r.stderr
     assert check().returncode == 2, "usage errors are 2 too"
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x9f\x92\x96 random\n\xff", b"\n\n"])
+def test_a_recording_without_events_fails_with_exit_2(recordings, content):
+    """A wrong DJTOP_RECORD path or a shim that never switched on must not pass CI."""
+    empty = recordings["tmp"] / "empty.ndjson"
+    empty.write_bytes(content)
+    r = check(empty)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "has no events" in r.stderr
+    assert "is the shim enabled and DJTOP_RECORD set?" in r.stderr
