@@ -10,6 +10,7 @@ shim, and nothing here raises.
 import inspect
 import logging
 import threading
+import types
 
 log = logging.getLogger("djtop")
 
@@ -24,13 +25,14 @@ skipped = {}  # hook name -> the signature met, for tests and `hello`
 def shape(func):
     """A function's parameters as one string, defaults left out: ``(self, *args, **kwargs)``,
     ``(self, *, instance)``. ``None`` for what has no code object (a C function, a
-    callable instance). A wrapper that says what it wraps (``__wrapped__``) is read through."""
+    callable instance). A wrapper that says what it wraps (``__wrapped__``) is read through;
+    a code object is read as its function's."""
     try:
         func = inspect.unwrap(func)
     except Exception:
         pass
     func = getattr(func, "__func__", func)  # a classmethod / staticmethod
-    code = getattr(func, "__code__", None)
+    code = func if isinstance(func, types.CodeType) else getattr(func, "__code__", None)
     if code is None:
         return None
     names = code.co_varnames

@@ -49,6 +49,29 @@ _ENTRY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "middlewa
 # walk compares their code with ``stop``.
 _STOPS = object()
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable/async gen
+
+
+class _Framework(tuple):
+    """The kind of a library file whose frames can say more than a library frame: Django's
+    template engine (the template line that ran a query). Its own type, so that a walk tests
+    for it only after every other kind: plain views never reach that test."""
+
+    __slots__ = ()
+
+
+class TemplateCode:
+    """Stands for a code object in a walk, for a template's tag or variable: ``co_name`` is
+    its text (``{% for book in books %}``), and the walk's offset slot holds its line."""
+
+    __slots__ = ("co_name",)
+
+    def __init__(self, name):
+        self.co_name = name
+
+
+_template_codes = {}  # text -> TemplateCode (shared: walks with the same frames are equal)
+_template_paths = {}  # origin name -> the path shown
+_RENDER_ANNOTATED = None  # django.template.base.Node.render_annotated's code, once configured
 _MEMO_SIZE = 32  # frames remembered per request (see _walk)
 
 
@@ -89,6 +112,23 @@ def configure(root, depth=20, hide_modules=(), library=8):
     _hidden_dirs = _library_dirs()
     _reset_cache()
     _hook_sync_to_async()
+    _find_template_engine()
+
+
+def _find_template_engine():
+    """Node.render_annotated runs every tag and variable of a Django template: its frames
+    say which template line ran a query. Without it (another Django), templates stay
+    library frames."""
+    global _RENDER_ANNOTATED
+    try:
+        from django.template.base import Node
+
+        code = Node.__dict__["render_annotated"].__code__
+        name = "django.template.base.Node.render_annotated"
+        if guard.accepts(name, code, ("(self, context)",)):
+            _RENDER_ANNOTATED = code
+    except Exception:
+        _RENDER_ANNOTATED = None
 
 
 def _hook_sync_to_async():
@@ -187,6 +227,18 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
         elif code is stop:
             _remember(memo, seen, out, True)
             return out, True
+        elif type(kind) is _Framework:  # a library frame that may say more (templates)
+            if room:
+                lib += (kind[0], code, frame.f_lasti)
+                room -= 1
+            if code is _RENDER_ANNOTATED:
+                shown = _template_frame(frame)
+                if shown is not None:
+                    out += shown
+                    kept += 1
+                    if kept >= limit:
+                        return out, False
+                    room = 0
         frame = frame.f_back
     _remember(memo, seen, out, False)
     return out, False
@@ -221,9 +273,54 @@ def _classify_into(filename, frame):
             kind = _STOPS
         else:
             short = _library_path(filename, frame)
-            kind = (short,) if short is not None else None
+            if _RENDER_ANNOTATED is not None and filename == _RENDER_ANNOTATED.co_filename:
+                kind = _Framework((short or "django/template/base.py",))
+            else:
+                kind = (short,) if short is not None else None
     _cache[filename] = kind
     return kind
+
+
+def _template_frame(frame):
+    """The walk triple of the template tag or variable a Node.render_annotated frame renders:
+    (its template's path, a TemplateCode of its text, its line); None when it has no
+    source position (a template built from a string without debug information)."""
+    try:
+        node = frame.f_locals.get("self")
+        token = node.token
+        origin = node.origin
+        line = token.lineno
+        if not line:
+            return None
+        name = origin.name
+        path = _template_paths.get(name)
+        if path is None:
+            path = _template_path(origin)
+            if len(_template_paths) < 10_000:
+                _template_paths[name] = path
+        text = token.contents
+        code = _template_codes.get((token.token_type, text))
+        if code is None:
+            kind = getattr(token.token_type, "name", "")
+            shown = " ".join(text.split())
+            if len(shown) > 60:
+                shown = shown[:59] + "…"
+            shown = f"{{{{ {shown} }}}}" if kind == "VAR" else f"{{% {shown} %}}"
+            code = TemplateCode(shown)
+            if len(_template_codes) < 10_000:
+                _template_codes[(token.token_type, text)] = code
+        return (path, code, line)
+    except Exception:
+        return None
+
+
+def _template_path(origin):
+    """A template as people know it: its file relative to the project root when it lives
+    there, else its name as the loader found it (``admin/change_list.html``)."""
+    name = str(origin.name)
+    if os.path.isabs(name) and _under(os.path.abspath(name), _root):
+        return os.path.relpath(name, _root).replace(os.sep, "/")
+    return str(getattr(origin, "template_name", None) or name)
 
 
 # -- line numbers, resolved off the app's thread ---------------------------------------------
@@ -270,19 +367,75 @@ def line_of(code, lasti):
 
 
 def site_of(walk):
-    """The first frame of a walk (``[shown, code, lasti, ...]``) as [file, line, function]:
-    an origin's ``site``, kept as the walk until it is sent."""
-    code = walk[1]
-    return [walk[0], line_of(code, walk[2]), code.co_name]
+    """Where a queryset was evaluated, from its statement's walk (``[shown, code, lasti,
+    ...]``) as [file, line, function]: an origin's ``site``, kept as the walk until it is sent.
+    The first frame of Python code: a template's ``{% for %}`` evaluates a queryset the view
+    built, and the view's ``render`` line is the one to change. None when the walk has no
+    frame left (see ``resolve``)."""
+    frames = _resolved(walk)
+    for frame, template in frames:
+        if not template:
+            return list(frame)
+    return list(frames[0][0]) if frames else None
 
 
 def resolve(flat):
-    """A walk's ``[shown, code, lasti, ...]`` as ((file, line, function), ...)."""
+    """A walk's ``[shown, code, lasti, ...]`` as ((file, line, function), ...), without the
+    frames that only hand the request on (see ``_passing_lines``)."""
+    return tuple(frame for frame, _ in _resolved(flat))
+
+
+def _resolved(flat):
+    """[((file, line, function), is a template frame), ...] of a walk, frames that only hand
+    the request on left out."""
     out = []
     for i in range(0, len(flat), 3):
         code = flat[i + 1]
-        out.append((flat[i], line_of(code, flat[i + 2]), code.co_name))
-    return tuple(out)
+        if type(code) is TemplateCode:
+            out.append(((flat[i], flat[i + 2], code.co_name), True))
+            continue
+        line = line_of(code, flat[i + 2])
+        if line not in _passing_lines(code):
+            out.append(((flat[i], line, code.co_name), False))
+    return out
+
+
+# A middleware's ``__call__`` at its ``self.get_response(request)`` line, or a decorator's
+# wrapper at ``view_func(request, ...)``: frames that only pass the request on. They are
+# never a callsite (the view, the template or a library below ran the query); the same frame
+# running a query of its own, on another line, is.
+_PASSING_NAMES = frozenset(("get_response", "view_func"))
+_passing = {}  # code -> the lines where it calls one of them
+
+
+def _passing_lines(code):
+    lines = _passing.get(code)
+    if lines is None:
+        lines = frozenset()
+        if _PASSING_NAMES.intersection(code.co_names) or _PASSING_NAMES.intersection(
+            code.co_varnames
+        ):
+            try:
+                import dis
+
+                found = set()
+                line = code.co_firstlineno
+                for ins in dis.get_instructions(code):
+                    start = getattr(ins, "starts_line", None)
+                    if type(start) is int and start is not True:
+                        line = start
+                    positions = getattr(ins, "positions", None)
+                    if positions is not None and positions.lineno:
+                        line = positions.lineno
+                    if ins.argval in _PASSING_NAMES:
+                        found.add(line)
+                lines = frozenset(found)
+            except Exception:
+                lines = frozenset()
+        if len(_passing) > 50_000:
+            _passing.clear()
+        _passing[code] = lines
+    return lines
 
 
 _PLUMBING = ("djtop", "django.db.backends", "asgiref", "threading", "asyncio", "concurrent")

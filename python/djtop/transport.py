@@ -642,6 +642,8 @@ def origin_json(origin):
     out = dict(origin)
     if type(site) is list:
         out["site"] = site_of(site)
+        if out["site"] is None:  # only frames that hand the request on
+            del out["site"]
     if parent is not None:
         out["origin"] = origin_json(parent)
     return out

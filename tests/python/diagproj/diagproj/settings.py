@@ -22,6 +22,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "djtop.middleware.DjtopMiddleware",
+    "shop.middleware.PassThrough",  # the project's own: never a callsite
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"debug": True},
+    }
 ]
 
 ROOT_URLCONF = "diagproj.urls"

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.utils import timezone
 
 from .models import Article, Author, Book, Publisher, Tag, Visit
@@ -355,6 +356,19 @@ async def async_serializer_clean(request):
     return _ok(await sync_to_async(serialize_articles)(articles))
 
 
+# -- a template walks the relations (shop/templates/shop/articles.html) -------------------------
+
+
+def template_naive(request):
+    articles = Article.objects.all()
+    return render(request, "shop/articles.html", {"articles": articles})  # queryset: template
+
+
+def template_clean(request):
+    articles = Article.objects.select_related("author").prefetch_related("tags")
+    return render(request, "shop/articles.html", {"articles": articles})
+
+
 # -- deferred fields ----------------------------------------------------------------------------
 
 
@@ -455,6 +469,8 @@ VIEWS = [
     async_serializer_clean,
     deferred_naive,
     deferred_clean,
+    template_naive,
+    template_clean,
 ]
 if FETCH_MODES:
     VIEWS += [fk_peers, chain_peers, deferred_peers, fk_raise]
