@@ -215,6 +215,7 @@ PEERS_FINDINGS = {
     ("deferred_naive", "published"),
     ("serializer_naive", "author"),
     ("async_serializer_naive", "author"),
+    ("template_naive", "author"),
 }
 
 DIAG = HERE / "diagproj"
