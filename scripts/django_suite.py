@@ -768,7 +768,7 @@ class RecordingResult(unittest.TextTestResult):
         self._outcomes = open(os.environ["DJTOP_SUITE_OUTCOMES"], "a", encoding="utf-8")
 
     def _write(self, test, outcome, detail=None, sub=None):
-        record = {"test": _test_id(test), "outcome": outcome}
+        record = {"test": _test_id(test), "outcome": outcome, "t": time.monotonic()}
         if sub is not None:
             record["sub"] = sub
         if detail:

@@ -556,6 +556,58 @@ pub struct Origin {
     pub qid: Option<u64>,
     #[serde(default)]
     pub origin: Option<Box<Origin>>,
+    /// The user's class whose queryset a framework evaluated (an admin, a DRF view, a
+    /// generic view): the fix goes there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// Who owns a queryset a framework evaluates (docs/protocol.md, `owner`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Owner {
+    /// `admin`, `drf` or `view`.
+    pub kind: String,
+    /// The dotted class: `catalog.admin.BookAdmin`.
+    pub class: String,
+    /// `file:line` of its `class` statement; absent for a library's class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The label of the model it lists: `catalog.Book`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The class is a library's (not under the project root): the user cannot change it.
+    #[serde(default)]
+    pub library: bool,
+    /// What the class already declares, that a fix extends.
+    #[serde(default, skip_serializing_if = "Declares::is_empty")]
+    pub declares: Declares,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Declares {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_select_related: Option<Declared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queryset: Option<Declared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Declared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get_queryset: Option<Declared>,
+}
+
+impl Declares {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// A class attribute or method: where it is, and (an attribute) the source of its value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Declared {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

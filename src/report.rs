@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::analysis::owned::{merged_fixes, MergedFix};
 use crate::analysis::{self, Config, Finding, Summary};
 use crate::store::Store;
 
@@ -31,6 +32,8 @@ pub struct RequestReport {
     pub duplicate_queries: usize,
     pub similar_queries: usize,
     pub findings: Vec<Finding>,
+    /// One statement per queryset that several findings share (docs/n-plus-one.md).
+    pub merged_fixes: Vec<MergedFix>,
 }
 
 /// Round to microseconds so reports are readable and stable.
@@ -63,8 +66,13 @@ pub fn build(store: &Store, config: Config) -> Report {
                 sql_time_ms: round_ms(sql_ms),
                 duplicate_queries,
                 similar_queries,
+                merged_fixes: Vec::new(),
                 findings: analysis::findings(store, i, config),
             }
+        })
+        .map(|mut r: RequestReport| {
+            r.merged_fixes = merged_fixes(&r.findings);
+            r
         })
         .collect();
     Report {
@@ -116,6 +124,18 @@ pub fn to_text(report: &Report) -> String {
                 r.similar_queries, r.duplicate_queries
             );
         }
+        for m in &r.merged_fixes {
+            let _ = write!(
+                out,
+                "\n  = one fix for {} findings{}\n      {}",
+                m.findings.len(),
+                m.queryset
+                    .as_ref()
+                    .map(|q| format!(" at {q}"))
+                    .unwrap_or_default(),
+                m.fix
+            );
+        }
         for f in &r.findings {
             let what = match (&f.model, &f.field) {
                 (Some(m), Some(field)) => format!("{m}.{field}"),
@@ -123,6 +143,10 @@ pub fn to_text(report: &Report) -> String {
                 _ => String::new(),
             };
             let _ = write!(out, "\n  ! {} {what}: {}", f.kind, f.title);
+            if let Some(o) = &f.owner {
+                let site = o.site.as_deref().unwrap_or("a library");
+                let _ = write!(out, "\n      owner    {} {} ({site})", o.kind, o.class);
+            }
             if let Some(c) = &f.callsite {
                 let _ = write!(out, "\n      at       {c}");
             }

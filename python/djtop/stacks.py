@@ -23,7 +23,7 @@ import threading
 import time
 from time import perf_counter
 
-from . import guard
+from . import guard, owners
 
 _HIDDEN_MODULES = ("django", "asgiref", "djtop")
 SETTLE_SECONDS = 0.01  # longest wait for the request's task to reach its await
@@ -113,6 +113,7 @@ def configure(root, depth=20, hide_modules=(), library=8):
     _reset_cache()
     _hook_sync_to_async()
     _find_template_engine()
+    owners.configure(_root)
 
 
 def _find_template_engine():
@@ -193,6 +194,7 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
     kept = 0
     room = _library if lib is not None else 0  # library frames still wanted
     seen = None  # app frames walked, (frame, position in out), for the memo
+    owned = False  # an owner (owners.OwnerCode) is in ``out``
     while frame is not None:
         code = frame.f_code
         try:
@@ -227,18 +229,29 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
         elif code is stop:
             _remember(memo, seen, out, True)
             return out, True
-        elif type(kind) is _Framework:  # a library frame that may say more (templates)
+        elif type(kind) is _Framework:  # a library frame that may say more (see owners)
             if room:
                 lib += (kind[0], code, frame.f_lasti)
                 room -= 1
             if code is _RENDER_ANNOTATED:
                 shown = _template_frame(frame)
-                if shown is not None:
+                if not owned:
+                    found = owners.from_context(frame.f_locals.get("context"))
+                    if found is not None:
+                        out += found
+                        owned = True
+            else:
+                shown = owners.read(frame, code, owned)
+                if shown and type(shown[1]) is owners.OwnerCode:
                     out += shown
-                    kept += 1
-                    if kept >= limit:
-                        return out, False
-                    room = 0
+                    owned = True
+                    shown = None
+            if shown:  # a template line or a serializer field: a frame of the stack
+                out += shown
+                kept += 1
+                if kept >= limit:
+                    return out, False
+                room = 0
         frame = frame.f_back
     _remember(memo, seen, out, False)
     return out, False
@@ -275,6 +288,8 @@ def _classify_into(filename, frame):
             short = _library_path(filename, frame)
             if _RENDER_ANNOTATED is not None and filename == _RENDER_ANNOTATED.co_filename:
                 kind = _Framework((short or "django/template/base.py",))
+            elif short is not None and short.startswith(owners.FRAMEWORK_PREFIXES):
+                kind = _Framework((short,))
             else:
                 kind = (short,) if short is not None else None
     _cache[filename] = kind
@@ -293,11 +308,13 @@ def _template_frame(frame):
         if not line:
             return None
         name = origin.name
-        path = _template_paths.get(name)
-        if path is None:
+        path = _template_paths.get(name, False)
+        if path is False:
             path = _template_path(origin)
             if len(_template_paths) < 10_000:
                 _template_paths[name] = path
+        if path is None:  # a library's template: not the app's line
+            return None
         text = token.contents
         code = _template_codes.get((token.token_type, text))
         if code is None:
@@ -315,12 +332,15 @@ def _template_frame(frame):
 
 
 def _template_path(origin):
-    """A template as people know it: its file relative to the project root when it lives
-    there, else its name as the loader found it (``admin/change_list.html``)."""
+    """A template's file relative to the project root; None for a library's template (the
+    admin's ``change_list.html``) or one built from a string."""
     name = str(origin.name)
-    if os.path.isabs(name) and _under(os.path.abspath(name), _root):
-        return os.path.relpath(name, _root).replace(os.sep, "/")
-    return str(getattr(origin, "template_name", None) or name)
+    if not os.path.isabs(name):
+        return None
+    path = os.path.abspath(name)
+    if not _under(path, _root) or path.startswith(_hidden_dirs):
+        return None
+    return os.path.relpath(path, _root).replace(os.sep, "/")
 
 
 # -- line numbers, resolved off the app's thread ---------------------------------------------
@@ -379,6 +399,17 @@ def site_of(walk):
     return list(frames[0][0]) if frames else None
 
 
+def owner_of(walk):
+    """The owner a walk met (owners.OwnerCode) as sent in an origin, or None."""
+    for i in range(1, len(walk), 3):
+        if type(walk[i]) is owners.OwnerCode:
+            try:
+                return owners.owner_json(walk[i])
+            except Exception:
+                return None
+    return None
+
+
 def resolve(flat):
     """A walk's ``[shown, code, lasti, ...]`` as ((file, line, function), ...), without the
     frames that only hand the request on (see ``_passing_lines``)."""
@@ -391,8 +422,14 @@ def _resolved(flat):
     out = []
     for i in range(0, len(flat), 3):
         code = flat[i + 1]
-        if type(code) is TemplateCode:
+        kind = type(code)
+        if kind is TemplateCode:
             out.append(((flat[i], flat[i + 2], code.co_name), True))
+            continue
+        if kind is owners.FieldCode:
+            out.append(((flat[i], flat[i + 2], code.co_name), False))
+            continue
+        if kind is owners.OwnerCode:
             continue
         line = line_of(code, flat[i + 2])
         if line not in _passing_lines(code):

@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 
-from .stacks import resolve, site_of
+from .stacks import owner_of, resolve, site_of
 
 PROTOCOL_VERSION = 2
 MAX_LINE = 4 * 1024 * 1024  # the collector skips longer lines
@@ -644,6 +644,9 @@ def origin_json(origin):
         out["site"] = site_of(site)
         if out["site"] is None:  # only frames that hand the request on
             del out["site"]
+        owner = owner_of(site)
+        if owner is not None:
+            out["owner"] = owner
     if parent is not None:
         out["origin"] = origin_json(parent)
     return out

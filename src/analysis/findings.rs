@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::protocol::{is_many_kind, Frame, Lookups, Origin, Rel};
+use crate::protocol::{is_many_kind, Frame, Lookups, Origin, Owner, Rel};
+
+use super::owned::{owned_fix, Chain};
 use crate::store::{Query, QueryId, RequestId, Store};
 
 /// Thresholds; one place, documented in docs/n-plus-one.md.
@@ -44,6 +46,10 @@ pub struct Finding {
     /// `fetch_mode(models.FETCH_PEERS)` for a lazy FK / one-to-one / deferred load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<String>,
+    /// The user's class whose queryset a framework evaluated (an admin, a DRF view, a
+    /// generic view): `fix` is written in its idiom and `queryset` is its line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     /// One line for people.
     pub title: String,
     /// SQL time of the member queries.
@@ -51,6 +57,12 @@ pub struct Finding {
     /// The member queries, in execution order.
     #[serde(skip)]
     pub members: Vec<QueryId>,
+    /// The queryset the fix goes into (findings sharing one get one merged fix), and the
+    /// plain fix's calls: see [`super::owned::merged_fixes`].
+    #[serde(skip)]
+    pub origin_key: Option<String>,
+    #[serde(skip)]
+    pub chain: Option<Chain>,
 }
 
 /// All findings of one request, most queries first. The request is analysed from scratch; the
@@ -141,10 +153,11 @@ pub(super) struct Hop {
 /// Where a chain of lazy loads starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Root {
-    /// A queryset evaluated at `site`.
+    /// A queryset evaluated at `site`, by a framework for `owner` when it says so.
     Queryset {
         model: String,
         site: Option<String>,
+        owner: Option<Box<Owner>>,
     },
     /// Instances that a prefetch of `model.field` loaded; `site` is where the outer queryset
     /// was evaluated.
@@ -202,6 +215,7 @@ fn chain(rel: &Rel) -> (Vec<Hop>, Root) {
                 break Root::Queryset {
                     model: o.model.clone().unwrap_or_default(),
                     site: o.site.as_ref().map(site),
+                    owner: o.owner.clone().map(Box::new),
                 }
             }
             "prefetch" => {
@@ -451,13 +465,30 @@ pub(super) fn finish_relations(
             && matches!(g.key.root, Root::Queryset { .. })
             && many.iter().all(|m| !m)
             && fetch_modes(store, members[0]);
+        let chain = Chain::parse(&fix);
+        let mut queryset = g.key.root.site();
+        let mut owner = None;
+        let mut fix = fix;
+        if let (Root::Queryset { owner: Some(o), .. }, Some(c)) = (&g.key.root, &chain) {
+            let (owned, site) = owned_fix(o, c);
+            fix = owned;
+            queryset = site.or(queryset);
+            owner = Some(o.as_ref().clone());
+        }
+        let origin_key = match &g.key.root {
+            Root::Queryset { .. } => Some(format!("{:?}", g.key.root)),
+            _ => None,
+        };
         out.push(Finding {
             kind,
             model: Some(first.model.clone()),
             field: Some(first.field.clone()),
             queries: members.len(),
             callsite: callsite(store, &store.queries[members[0]]),
-            queryset: g.key.root.site(),
+            queryset,
+            owner,
+            origin_key,
+            chain,
             fix,
             alternatives: if peers {
                 vec!["fetch_mode(models.FETCH_PEERS)".to_owned()]
@@ -541,6 +572,9 @@ pub(super) fn get_per_row(
         kind: "get_per_row",
         fix,
         alternatives: Vec::new(),
+        owner: None,
+        origin_key: None,
+        chain: None,
         title: format!(
             "{}.objects.get(pk=…) once per row: {} queries",
             class(&model),
@@ -603,6 +637,9 @@ pub(super) fn repeated_write(
         kind: "repeated_write",
         fix: format!("{call}([{name}(**row) for row in rows])"),
         alternatives: Vec::new(),
+        owner: None,
+        origin_key: None,
+        chain: None,
         title: format!(
             "INSERT into {table} once per row: {} queries",
             members.len()
@@ -669,6 +706,9 @@ pub(super) fn duplicate(store: &Store, members: Vec<QueryId>, config: Config) ->
         queryset: None,
         fix,
         alternatives: Vec::new(),
+        owner: None,
+        origin_key: None,
+        chain: None,
         title: format!(
             "the same query with the same params, {} times",
             members.len()

@@ -5,6 +5,7 @@
 mod findings;
 mod fingerprint;
 mod incremental;
+pub mod owned;
 
 use std::collections::HashMap;
 

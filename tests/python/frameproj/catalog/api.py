@@ -1,0 +1,59 @@
+"""Django REST framework: BookViewSet is naive, CleanBookViewSet is it with the merged fix djtop
+gives for its page pasted into ``queryset`` (and the count read from the annotation)."""
+
+from django.db.models import Count
+from rest_framework import serializers, viewsets
+
+from .models import Author, Book, Publisher, Tag
+
+
+class PublisherSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Publisher
+        fields = ["name"]
+
+
+class AuthorSerializer(serializers.ModelSerializer):
+    publisher = PublisherSerializer()  # callsite: api_publisher
+
+    class Meta:
+        model = Author
+        fields = ["name", "publisher"]
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["name"]
+
+
+class BookSerializer(serializers.ModelSerializer):
+    author = AuthorSerializer()  # callsite: api_author
+    tags = TagSerializer(many=True)  # callsite: api_tags
+    review_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Book
+        fields = ["title", "author", "tags", "review_count"]
+
+    def get_review_count(self, obj):
+        return obj.reviews.count()  # callsite: api_reviews
+
+
+class CleanBookSerializer(BookSerializer):
+    def get_review_count(self, obj):
+        return obj.reviews__count
+
+
+class BookViewSet(viewsets.ReadOnlyModelViewSet):  # owner: book_viewset
+    queryset = Book.objects.all()  # queryset: book_viewset
+    serializer_class = BookSerializer
+
+
+class CleanBookViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = (
+        Book.objects.select_related("author__publisher")
+        .prefetch_related("tags")
+        .annotate(Count("reviews"))
+    )
+    serializer_class = CleanBookSerializer

@@ -1,0 +1,15 @@
+from catalog import api, views
+from django.contrib import admin
+from django.urls import include, path
+from rest_framework import routers
+
+router = routers.DefaultRouter()
+router.register("books", api.BookViewSet, basename="book")
+router.register("clean-books", api.CleanBookViewSet, basename="clean-book")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("books/", views.BookList.as_view()),
+    path("clean-books/", views.CleanBookList.as_view()),
+]
