@@ -17,7 +17,7 @@ venv: $(VENV)/.ready
 $(VENV)/.ready: Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@bash scripts/databases.sh client-deps
-	$(PIP) install "Django>=5.2,<5.3" "uvicorn>=0.30" "pytest>=8" "maturin>=1.5,<2" "ruff>=0.6" "psycopg[binary]>=3.1" "mysqlclient>=2.2"
+	$(PIP) install "Django>=5.2,<5.3" "uvicorn>=0.30" "pytest>=8" "maturin>=1.5,<2" "ruff>=0.6" "psycopg[binary]>=3.1" "mysqlclient>=2.2" "djangorestframework"
 	@touch $@
 
 # Start PostgreSQL and MariaDB when installed but not running; the EXPLAIN tests (Rust and

@@ -30,13 +30,14 @@ run() {
     return
   fi
   local venv=".venv-$label"
-  # The database drivers: the EXPLAIN tests run against PostgreSQL and MariaDB here too.
-  local ready="$venv/.ready-$spec-db1"
+  # The database drivers: the EXPLAIN tests run against PostgreSQL and MariaDB here too;
+  # Django REST framework for test_frameworks.py (a test dependency, never the shim's).
+  local ready="$venv/.ready-$spec-db1-drf"
   if [ -n "$pre" ]; then rm -f "$ready"; fi  # always the newest
   if [ ! -f "$ready" ]; then
     rm -rf "$venv"
     "$py" -m venv "$venv" && "$venv/bin/pip" -q --disable-pip-version-check install $pre "$spec" "uvicorn>=0.30" "pytest>=8" \
-      "psycopg[binary]>=3.1" "mysqlclient>=2.2" \
+      "psycopg[binary]>=3.1" "mysqlclient>=2.2" djangorestframework \
       && touch "$ready" || { echo "FAILED: $label: could not install $spec"; status=1; return; }
   fi
   echo "== $label: $("$venv/bin/python" -c 'import django, sys; print("Django", django.get_version(), "on Python", sys.version.split()[0])')"

@@ -232,7 +232,7 @@ def owner_json(code):
     lines, start = _source(cls) if path is not None else (None, 0)
     out["library"] = path is None
     if path is not None and lines is not None:
-        out["site"] = f"{path}:{start}"
+        out["site"] = f"{path}:{_class_line(lines, start)}"
     if code.model is not None:
         out["model"] = code.model
     declares = {}
@@ -296,6 +296,14 @@ def _source(cls):
             cached = (None, 0)
         _sources[cls] = cached
     return cached
+
+
+def _class_line(lines, start):
+    """The line of the ``class`` statement (its source starts at its decorators)."""
+    for i, text in enumerate(lines):
+        if text.lstrip().startswith("class "):
+            return start + i
+    return start
 
 
 def _assignment(lines, start, name):

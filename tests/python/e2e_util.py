@@ -153,8 +153,9 @@ class Server:
                     raise RuntimeError(f"{kind} did not start:\n{self.log.read_text()}") from None
                 time.sleep(0.1)
 
-    def get(self, path, timeout=30):
-        with urllib.request.urlopen(self.base + path, timeout=timeout) as r:
+    def get(self, path, timeout=30, headers=None):
+        request = urllib.request.Request(self.base + path, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             r.read()
             return r.status
 

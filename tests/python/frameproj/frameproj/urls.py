@@ -8,6 +8,7 @@ router.register("books", api.BookViewSet, basename="book")
 router.register("clean-books", api.CleanBookViewSet, basename="clean-book")
 
 urlpatterns = [
+    path("", views.index),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("books/", views.BookList.as_view()),
