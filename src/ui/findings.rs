@@ -41,6 +41,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
             st.good,
         )));
     }
+    // Findings that share one queryset: the one statement that fixes them all, first.
+    let merged = crate::analysis::owned::merged_fixes(&findings);
+    for m in &merged {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("= one fix for {} findings", m.findings.len()),
+                st.title,
+            ),
+            Span::styled(
+                m.queryset
+                    .as_ref()
+                    .map(|q| format!("  at {q}"))
+                    .unwrap_or_default(),
+                st.accent,
+            ),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("    fix       ", st.dim),
+            Span::styled(m.fix.clone(), st.good),
+        ]));
+    }
+    let extra = merged.len() * 3;
     let selected = app.selected_finding.min(findings.len().saturating_sub(1));
     for (i, f) in findings.iter().enumerate() {
         let marker = if i == selected { "▶ " } else { "  " };
@@ -51,6 +74,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
             Span::styled(f.title.clone(), head_style),
             Span::styled(format!("  [{}, {:.1} ms]", f.kind, f.ms), st.dim),
         ]));
+        if let Some(o) = &f.owner {
+            lines.push(Line::from(vec![
+                Span::styled("    owner     ", st.dim),
+                Span::styled(format!("{} {}", o.kind, o.class), st.accent),
+                Span::styled(
+                    o.site
+                        .as_ref()
+                        .map(|s| format!("  ({s})"))
+                        .unwrap_or_else(|| "  (a library's)".to_owned()),
+                    st.dim,
+                ),
+            ]));
+        }
         lines.push(Line::from(vec![
             Span::styled("    fix       ", st.dim),
             Span::styled(f.fix.clone(), st.good),
@@ -82,10 +118,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
         .take(selected)
         .map(|f| {
             3 + f.alternatives.len()
+                + usize::from(f.owner.is_some())
                 + usize::from(f.queryset.is_some())
                 + usize::from(f.callsite.is_some())
         })
-        .sum();
+        .sum::<usize>()
+        + extra;
     let scroll = (before + 1).saturating_sub(area.height as usize / 2) as u16;
     frame.render_widget(
         Paragraph::new(lines)

@@ -71,6 +71,8 @@ pub enum Scope {
     Request,
     /// Wherever one query is in focus: query lists and the detail.
     Query,
+    /// Where `y` copies something: a query's SQL, or a finding's fix.
+    Copy,
     Detail,
     /// Lists that `/` can filter.
     Filterable,
@@ -93,6 +95,14 @@ impl Scope {
             Scope::Query => matches!(
                 view,
                 View::Queries(_) | View::Members(..) | View::Detail(..) | View::Plan(..)
+            ),
+            Scope::Copy => matches!(
+                view,
+                View::Queries(_)
+                    | View::Members(..)
+                    | View::Detail(..)
+                    | View::Plan(..)
+                    | View::Findings(_)
             ),
             Scope::Detail => matches!(view, View::Detail(..)),
             Scope::Filterable => {
@@ -177,7 +187,7 @@ pub const KEYS: &[Binding] = &[
     bind(&[k('n')], A::NextMatch, S::Filterable, "n/N", "next / previous match of the filter (wraps)", ""),
     bind(&[k('N')], A::PrevMatch, S::Filterable, "N", "previous match of the filter", ""),
     bind(&[k('s')], A::Sort, S::Filterable, "s", "sort: newest, most queries, slowest (queries: order, slowest)", "sort"),
-    bind(&[k('y')], A::Yank, S::Query, "y", "copy the SQL with its params, runnable in psql/sqlite3", "copy SQL"),
+    bind(&[k('y')], A::Yank, S::Copy, "y", "copy the SQL with its params, runnable in psql/sqlite3 (on a finding: its fix)", "copy"),
     bind(&[k('x')], A::Explain(false), S::Query, "x", "the query's plan (EXPLAIN, asked of the process that ran it)", "plan"),
     bind(&[k('X')], A::Explain(true), S::Query, "X", "EXPLAIN ANALYZE: runs a SELECT read-only, time-limited, rolled back", ""),
     bind(&[k('R')], A::Raw, S::Plan, "R", "the plan as the database wrote it (again: the tree)", "raw"),

@@ -799,6 +799,20 @@ impl App {
     }
 
     fn yank(&mut self) {
+        if let Some(View::Findings(req)) = self.views.last().copied() {
+            let findings = self.findings(req);
+            let Some(f) = findings.get(self.selected_finding.min(findings.len().saturating_sub(1)))
+            else {
+                return;
+            };
+            let fix = f.fix.clone();
+            self.message = Some(format!(
+                "copied the fix ({} chars, via OSC 52)",
+                fix.chars().count()
+            ));
+            self.effect = Some(Effect::Copy(fix));
+            return;
+        }
         let Some(q) = self.focused_query() else {
             return;
         };

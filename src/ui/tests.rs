@@ -164,6 +164,14 @@ fn findings_screens() {
         panel.contains(r#"Prefetch("tags", queryset=Tag.objects.select_related("created_by"))"#)
     );
     insta::assert_snapshot!("findings_panel", panel);
+    // `y` on a finding copies its fix, exactly as shown.
+    app.handle_key(key(KeyCode::Char('y')), 10);
+    assert_eq!(
+        app.effect.take(),
+        Some(Effect::Copy(
+            r#"Prefetch("tags", queryset=Tag.objects.select_related("created_by"))"#.to_owned()
+        ))
+    );
     app.handle_key(key(KeyCode::Enter), 10);
     insta::assert_snapshot!("finding_members", screen(&mut app, 120, 12));
 }
