@@ -89,10 +89,11 @@ pub fn literal(v: &Value, vendor: &str) -> String {
     }
 }
 
-/// Characters that must not reach a terminal or a clipboard raw: C0 controls but tab and
+/// Characters that must not reach a terminal or a clipboard raw (shared by the TUI and the
+/// text reports): C0 controls but tab and
 /// newline, DEL, C1 controls (U+009B is a CSI), and the bidirectional overrides and isolates
 /// that make pasted text read otherwise than it runs.
-fn is_unsafe(c: char) -> bool {
+pub fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\t' && c != '\n')
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -218,4 +219,20 @@ mod tests {
         assert_eq!(literal(&json!("plain"), "sqlite"), "'plain'");
         assert_eq!(literal(&json!(""), "sqlite"), "''");
     }
+}
+
+/// `text` with every [`is_unsafe`] character written as a `\u{…}` escape (text reports).
+pub fn escape_unsafe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

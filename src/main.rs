@@ -84,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = djtop::report::build(&store, config);
             let violations = djtop::check::violations(&report, &budget);
             for v in &violations {
-                println!("{v}");
+                println!("{}", djtop::interpolate::escape_unsafe(v));
             }
             if violations.is_empty() {
                 eprintln!(

@@ -104,9 +104,28 @@ pub struct RequestEnd {
     pub route: Option<String>,
     #[serde(default)]
     pub view: Option<String>,
+    #[serde(deserialize_with = "duration")]
     pub ms: f64,
     #[serde(default, rename = "async")]
     pub is_async: bool,
+}
+
+/// The longest duration taken as real: a day. A negative, infinite or larger one is a
+/// malformed event (summed, it would make every total wrong).
+pub const MAX_MS: f64 = 86_400_000.0;
+
+fn check_duration(ms: f64) -> Result<(), String> {
+    if ms.is_finite() && (0.0..=MAX_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(format!("duration {ms} ms is out of range (0 to {MAX_MS})"))
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let ms = f64::deserialize(d)?;
+    check_duration(ms).map_err(serde::de::Error::custom)?;
+    Ok(ms)
 }
 
 /// One application frame: `[file, line, function]` on the wire.
@@ -306,6 +325,7 @@ impl TryFrom<QueryWire> for Query {
             (Some(_), Some(_)) => return Err("both ms and dur_ns".into()),
             (None, None) => return Err("missing field `ms`".into()),
         };
+        check_duration(ms)?;
         let sql = Inline::from_pair(w.sql, w.sql_id, "sql")?.ok_or("missing field `sql`")?;
         let empty = || Inline::Value(Vec::new());
         Ok(Query {

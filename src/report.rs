@@ -87,7 +87,12 @@ pub fn to_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("report serialises")
 }
 
+/// The text report, with any control or bidi character of the app's data escaped.
 pub fn to_text(report: &Report) -> String {
+    crate::interpolate::escape_unsafe(&text(report)).into_owned()
+}
+
+fn text(report: &Report) -> String {
     use std::fmt::Write;
     let queries: usize = report.requests.iter().map(|r| r.query_count).sum();
     let mut out = String::new();

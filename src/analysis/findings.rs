@@ -104,6 +104,24 @@ fn py_literal(json: &str) -> String {
     }
 }
 
+/// A Python string literal: JSON's escapes, plus `\uXXXX` for the C1 controls and bidi
+/// overrides JSON leaves raw (the same string in Python, and nothing a terminal acts on).
+fn python_str(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    if !json.chars().any(crate::interpolate::is_unsafe) {
+        return json;
+    }
+    json.chars()
+        .map(|c| {
+            if crate::interpolate::is_unsafe(c) {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn py_value(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
@@ -111,7 +129,7 @@ fn py_value(v: &serde_json::Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::String(s) => python_str(s),
         Value::Array(a) => format!(
             "[{}]",
             a.iter().map(py_value).collect::<Vec<_>>().join(", ")

@@ -1040,6 +1040,17 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     if app.help {
         help::draw(frame, app);
     }
+    defuse(frame.buffer_mut());
+}
+
+/// No cell reaches the terminal with a character that could act on it or reorder the text
+/// around it (params and paths are the app's data): controls and bidi overrides become `�`.
+fn defuse(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        if cell.symbol().chars().any(crate::interpolate::is_unsafe) {
+            cell.set_symbol("\u{FFFD}");
+        }
+    }
 }
 
 fn breadcrumbs(app: &App) -> Line<'static> {

@@ -359,3 +359,14 @@ fn django_versions_compare() {
     assert!(!django_at_least("5.2.19", (6, 1)));
     assert!(!django_at_least("", (6, 1)));
 }
+
+#[test]
+fn fix_literals_escape_controls_and_bidi_overrides() {
+    // A duplicate's fix repeats the call with its lookups: a crafted value must reach no
+    // terminal raw, yet stay the same Python string.
+    assert_eq!(
+        python_str("a\u{9b}b\u{202e}c\u{1b}"),
+        r#""a\u009bb\u202ec\u001b""#
+    );
+    assert_eq!(python_str("plain"), r#""plain""#);
+}
