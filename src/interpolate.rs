@@ -139,6 +139,22 @@ fn quote(s: &str, vendor: &str) -> String {
     }
 }
 
+/// `text` with every [`is_unsafe`] character written as a `\u{…}` escape (text reports).
+pub fn escape_unsafe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,20 +235,4 @@ mod tests {
         assert_eq!(literal(&json!("plain"), "sqlite"), "'plain'");
         assert_eq!(literal(&json!(""), "sqlite"), "''");
     }
-}
-
-/// `text` with every [`is_unsafe`] character written as a `\u{…}` escape (text reports).
-pub fn escape_unsafe(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_unsafe(c) {
-            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
