@@ -23,5 +23,5 @@ cd "$root/examples/demo"
 pids+=($!)
 "$py" traffic.py "http://127.0.0.1:$port" --interval 1.5 >"$logs/traffic.log" 2>&1 &
 pids+=($!)
-echo "demo app on http://127.0.0.1:$port (logs in examples/demo/var/); starting djtop…"
+echo "demo app on http://127.0.0.1:$port (admin: http://127.0.0.1:$port/admin/, login admin / admin; logs in examples/demo/var/); starting djtop…"
 "$djtop"

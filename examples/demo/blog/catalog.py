@@ -1,14 +1,22 @@
-"""The demo's URLs, in one list: ``blog.urls`` routes it, the index (``/``) lists it.
+"""The demo's URLs: ``blog.urls`` routes them, the index (``/``) lists them.
 
-Each entry is ``(path, view)``; the URL name is the view's function name (stable), the expected
-query count and descriptions come from the view's docstring (see ``blog.views.describe``).
+``ROUTES``: the function views, ``(path, view)``; the URL name is the view's function name
+(stable), the expected query count and descriptions come from the view's docstring (see
+``blog.views.describe``).
+
+``PAGES``: the pages a framework's loop renders (the admin, Django REST framework, a generic
+``ListView``), each naive with its fixed twin. They are not function views, and the admin ones
+need a login, so they are a list of their own: the index lists them under ``pages`` and
+traffic.py requests them too (logged in as ``admin`` for the admin's). Their descriptions come
+from the docstring of the class that owns the loop.
 """
 
 import asyncio
 
-from django.urls import reverse
+from django.apps import apps
+from django.urls import Resolver404, resolve, reverse
 
-from . import views
+from . import admin, views
 
 # (path, view) in the order traffic.py and the index show them.
 ROUTES = [
@@ -59,6 +67,23 @@ ROUTES = [
     ("async/serializer/fixed/", views.async_serializer_fixed),
 ]
 
+# (path, name, kind, owner class, needs a login) in the order traffic.py and the index show them.
+PAGES = [
+    ("admin/blog/article/", "admin_articles_naive", "admin", admin.ArticleAdmin, True),
+    ("admin/blog/fixedarticle/", "admin_articles_fixed", "admin", admin.FixedArticleAdmin, True),
+    ("list/articles/naive/", "list_articles_naive", "view", views.ArticleList, False),
+    ("list/articles/fixed/", "list_articles_fixed", "view", views.FixedArticleList, False),
+]
+if apps.is_installed("rest_framework"):
+    from . import api
+
+    PAGES += [
+        ("api/articles/naive/", "api_articles_naive", "drf", api.ArticleViewSet, False),
+        ("api/articles/fixed/", "api_articles_fixed", "drf", api.FixedArticleViewSet, False),
+    ]
+
+LOGIN = {"path": "/admin/login/", "username": "admin", "password": "admin"}
+
 _VARIANTS = ("naive", "fixed", "unprefetched")
 
 
@@ -86,4 +111,32 @@ def entries(request=None):
                 **views.describe(view),
             }
         )
+    return out
+
+
+def pages():
+    """One dict per entry of ``PAGES`` that this URLconf routes (JSON-safe), for the index."""
+    out = []
+    for path, name, kind, owner, login in PAGES:
+        path = "/" + path
+        try:
+            resolve(path)
+        except Resolver404:  # another URLconf (tests/python's e2e_ref routes ROUTES only)
+            continue
+        pair, variant = pair_of(name)
+        entry = {
+            "name": name,
+            "path": path,
+            "kind": kind,
+            "owner": f"{owner.__module__}.{owner.__qualname__}",
+            "pair": pair,
+            "variant": variant,
+            "login": login,
+            **views.describe(owner),
+        }
+        if login:
+            entry["note"] = (
+                f"log in at {LOGIN['path']} as {LOGIN['username']} / {LOGIN['password']}"
+            )
+        out.append(entry)
     return out

@@ -5,7 +5,8 @@ Counts are fixed so each view's query count is predictable (see the view docstri
 =============  =====  ==========================================================
 table          rows   shape
 =============  =====  ==========================================================
-auth.User        15   ``user01`` .. ``user15``
+auth.User        16   ``user01`` .. ``user15``, and the superuser ``admin`` (password
+                      ``admin``, id 16) to log in to ``/admin/``
 Publisher         5   ``Publisher 1`` .. ``Publisher 5``
 Author           20   ``Author 01`` .. ``Author 20``, each with one Profile
 Profile          20   one per author
@@ -23,12 +24,15 @@ Primary keys are explicit (1..n per table), so ``Book`` pks 1..60 are stable too
 import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
 from django.db import connections, transaction
 
 from .models import Article, Author, Book, Profile, Publisher, Tag, Visit
 
 USERS = 15
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin"
 PUBLISHERS = 5
 AUTHORS = 20
 BOOKS_PER_AUTHOR = 3
@@ -41,6 +45,16 @@ BOOKS = AUTHORS * BOOKS_PER_AUTHOR
 ARTICLE_TAGS = ARTICLES * TAGS_PER_ARTICLE
 
 assert len(BOOK_YEARS) == BOOKS_PER_AUTHOR and RECENT_YEAR in BOOK_YEARS
+
+
+_admin_password_hash = []
+
+
+def _admin_password():
+    """The admin's password hash: hashing is slow by design, so once per process."""
+    if not _admin_password_hash:
+        _admin_password_hash.append(make_password(ADMIN_PASSWORD))
+    return _admin_password_hash[0]
 
 
 def wipe(using="default"):
@@ -60,6 +74,13 @@ def seed(using="default"):
             for i in range(1, USERS + 1)
         ]
         User.objects.using(using).bulk_create(users)
+        User.objects.using(using).create(
+            id=USERS + 1,
+            username=ADMIN_USERNAME,
+            password=_admin_password(),
+            is_staff=True,
+            is_superuser=True,
+        )
 
         publishers = [Publisher(id=i, name=f"Publisher {i}") for i in range(1, PUBLISHERS + 1)]
         Publisher.objects.using(using).bulk_create(publishers)
@@ -117,6 +138,7 @@ def seed(using="default"):
 
     return {
         "users": USERS,
+        "superusers": 1,
         "publishers": PUBLISHERS,
         "authors": AUTHORS,
         "profiles": AUTHORS,

@@ -2,13 +2,17 @@
 
 Every naive/fixed pair is pinned to exact counts with the seed data and again after ``grow()``
 adds rows: a naive count grows with the rows, a fixed count stays the same small constant.
-Async views go through ``AsyncClient``.
+Async views go through ``AsyncClient``. The framework pages of ``catalog.PAGES`` (the admin,
+the DRF API, a generic ListView) are pinned the same way (``PagesTests``).
 """
 
 import datetime
 import importlib.util
 import json
 import os
+import re
+import subprocess
+import sys
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
@@ -17,12 +21,12 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.test import LiveServerTestCase, TestCase
+from django.test import Client, LiveServerTestCase, TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from . import seed as seed_module
-from .catalog import ROUTES, entries
+from .catalog import PAGES, ROUTES, entries, pages
 from .models import Article, Author, Book, Profile, Publisher, Tag, Visit
 from .querycount import afetch, fetch
 from .seed import seed
@@ -56,6 +60,14 @@ PARAM_PAIRS = {
     "visits": (("", 11, 2), ("?n=20", 21, 2)),
 }
 ASYNC_PARAM_PAIRS = {"async_" + name: cases for name, cases in PARAM_PAIRS.items()}
+# catalog.PAGES: pair -> (naive, fixed, naive after grow(), fixed after grow()); the admin's
+# include its 4 queries of every changelist (session, user, 2 COUNTs).
+PAGE_PAIRS = {
+    "admin_articles": (125, 6, 165, 6),
+    "list_articles": (91, 2, 121, 2),
+    "api_articles": (121, 2, 161, 2),
+}
+HAVE_DRF = importlib.util.find_spec("rest_framework") is not None
 
 GROW_AUTHORS = 5
 GROW_ARTICLES = 10
@@ -154,7 +166,10 @@ class SeedTests(TestCase):
         call_command("seed_demo", stdout=out)
         call_command("seed_demo", stdout=out)
         self.assertIn("30 articles", out.getvalue())
-        self.assertEqual(get_user_model().objects.count(), seed_module.USERS)
+        self.assertEqual(get_user_model().objects.count(), seed_module.USERS + 1)
+        admin = get_user_model().objects.get(username=seed_module.ADMIN_USERNAME)
+        self.assertTrue(admin.is_superuser and admin.is_staff)
+        self.assertTrue(admin.check_password(seed_module.ADMIN_PASSWORD))
         self.assertEqual(Publisher.objects.count(), seed_module.PUBLISHERS)
         self.assertEqual(Author.objects.count(), seed_module.AUTHORS)
         self.assertEqual(Profile.objects.count(), seed_module.AUTHORS)
@@ -200,6 +215,7 @@ class CatalogTests(SeededTestCase):
         self.assertEqual(response.status_code, 200)
         views = response.json()["views"]
         self.assertEqual(len(views), len(ROUTES))
+        self.assertEqual(len(response.json()["pages"]), len(PAGES))
         self.assertEqual(views[0]["path"], "/articles/authors/naive/")
         self.assertEqual(
             {v["name"]: v["queries"] for v in views}["async_tag_creators_naive"],
@@ -315,6 +331,150 @@ class AsyncPairTests(SeededTestCase):
             self.assertEqual(_comparable(body)["digest"], _comparable(sync_body[1])["digest"])
 
 
+def _admin_rows(body):
+    """The changelist's cells (``<td class="field-NAME">``, the title is a ``<th>``)."""
+    return re.findall(r'<td class="field-(\w+)">(.*?)</td>', body.decode(), re.S)
+
+
+class PagesTests(SeededTestCase):
+    """The admin, API and ListView pages: counts, twins, the admin login."""
+
+    def setUp(self):
+        self.admin_client = Client()
+        self.admin_client.force_login(
+            get_user_model().objects.get(username=seed_module.ADMIN_USERNAME)
+        )
+
+    def page_queries(self, page, expected):
+        client = self.admin_client if page["login"] else self.client
+        with self.assertNumQueries(expected):
+            response = client.get(page["path"])
+            body = response.content
+        self.assertEqual(response.status_code, 200, page["path"])
+        return body
+
+    def by_name(self):
+        return {page["name"]: page for page in pages()}
+
+    def test_every_page_documents_itself_and_has_a_twin(self):
+        listed = pages()
+        self.assertEqual(len(listed), len(PAGES))
+        expected = {"admin_articles", "list_articles"} | ({"api_articles"} if HAVE_DRF else set())
+        self.assertEqual({p["pair"] for p in listed}, expected)
+        for page in listed:
+            with self.subTest(page["name"]):
+                self.assertTrue(page["shows"])
+                self.assertTrue(page["fix"])
+                self.assertIsInstance(page["queries"], int)
+                self.assertIn(page["variant"], ("naive", "fixed"))
+                self.assertIn(page["kind"], ("admin", "drf", "view"))
+                self.assertEqual(page["login"], page["kind"] == "admin")
+                self.assertEqual(
+                    page["queries"], PAGE_PAIRS[page["pair"]][page["variant"] == "fixed"]
+                )
+                if page["login"]:
+                    self.assertIn("admin / admin", page["note"])
+
+    def test_pages_run_the_documented_number_of_queries(self):
+        for page in pages():
+            with self.subTest(page["name"]):
+                self.page_queries(page, page["queries"])
+
+    def test_naive_scales_with_rows_fixed_is_constant(self):
+        for grown in (False, True):
+            if grown:
+                grow()
+            for page in pages():
+                naive, fixed, naive_grown, fixed_grown = PAGE_PAIRS[page["pair"]]
+                if page["variant"] == "naive":
+                    expected = naive_grown if grown else naive
+                else:
+                    expected = fixed_grown if grown else fixed
+                with self.subTest(page["name"], grown=grown):
+                    self.page_queries(page, expected)
+
+    def test_twins_show_the_same_rows(self):
+        self.fetch(reverse("visits_naive") + "?n=5")  # some visits to count
+        self.fetch(reverse("visits_fixed") + "?n=2")
+        by_name = self.by_name()
+        bodies = {name: self.page_queries(page, page["queries"]) for name, page in by_name.items()}
+        naive, fixed = bodies["admin_articles_naive"], bodies["admin_articles_fixed"]
+        self.assertEqual(len(_admin_rows(naive)), 3 * seed_module.ARTICLES)  # title is a <th>
+        self.assertEqual(_admin_rows(naive), _admin_rows(fixed))
+        self.assertIn("Author 01: Author 01 writes about Django.", naive.decode())
+        self.assertIn('<td class="field-visit_count">2</td>', naive.decode())
+        naive, fixed = bodies["list_articles_naive"], bodies["list_articles_fixed"]
+        self.assertEqual(_comparable(naive), _comparable(fixed))
+        self.assertIn("tag01, tag06, tag11", naive.decode())
+        self.assertIn("(2 visits)", naive.decode())
+        if HAVE_DRF:
+            naive = json.loads(bodies["api_articles_naive"])
+            self.assertEqual(naive, json.loads(bodies["api_articles_fixed"]))
+            self.assertEqual(len(naive), seed_module.ARTICLES)
+            self.assertEqual(
+                naive[0],
+                {
+                    "id": 1,
+                    "title": "Article 01",
+                    "author": {
+                        "name": "Author 01",
+                        "profile": {"bio": "Author 01 writes about Django."},
+                    },
+                    "tags": [{"name": "tag01"}, {"name": "tag06"}, {"name": "tag11"}],
+                    "visit_count": 2,
+                },
+            )
+
+    def test_admin_pages_need_the_seeded_login(self):
+        for page in pages():
+            if page["login"]:
+                response = self.client.get(page["path"])
+                self.assertEqual(response.status_code, 302, page["path"])
+                self.assertIn("/admin/login/", response["Location"])
+        self.assertTrue(
+            self.client.login(
+                username=seed_module.ADMIN_USERNAME, password=seed_module.ADMIN_PASSWORD
+            )
+        )
+        self.assertEqual(
+            self.client.get(self.by_name()["admin_articles_naive"]["path"]).status_code, 200
+        )
+
+
+class WithoutDRFTests(TestCase):
+    """Django REST framework is a dependency of the demo only: without it, no API pages."""
+
+    def test_demo_runs_without_rest_framework(self):
+        script = (
+            "import sys\n"
+            "sys.modules['rest_framework'] = None  # as if not installed\n"
+            "import django\n"
+            "django.setup()\n"
+            "from django.conf import settings\n"
+            "from django.core.management import call_command\n"
+            "from django.test import Client\n"
+            "call_command('check')\n"
+            "assert 'rest_framework' not in settings.INSTALLED_APPS\n"
+            "assert Client().get('/api/articles/naive/').status_code == 404\n"
+            "print(sorted(p['name'] for p in Client().get('/').json()['pages']))\n"
+        )
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="demo.settings", DJTOP_DEMO_NO_DJTOP="1")
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn(
+            "['admin_articles_fixed', 'admin_articles_naive', "
+            "'list_articles_fixed', 'list_articles_naive']",
+            done.stdout,
+        )
+
+
 # The WSGI live server serves the async streaming views by consuming their async iterator,
 # which Django reports with this warning (runserver prints it too).
 warnings.filterwarnings(
@@ -344,7 +504,24 @@ class TrafficScriptTests(LiveServerTestCase):
                 [self.live_server_url, "--once", "--interval", "0", "--wait", "5"]
             )
         self.assertEqual(status, 0, out.getvalue())
-        self.assertIn(f"{len(ROUTES)} requests, 0 not 200", out.getvalue())
+        self.assertIn("logged in as admin", out.getvalue())
+        self.assertIn(f"{len(ROUTES) + len(PAGES)} requests, 0 not 200", out.getvalue())
+        for path, *_ in PAGES:
+            self.assertRegex(out.getvalue(), rf" 200 .*  /{re.escape(path)}\n")
+
+    def test_admin_pages_without_a_login(self):
+        traffic = _load_traffic()
+        out, err = StringIO(), StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = traffic.main(
+                [self.live_server_url, "--once", "--interval", "0", "--wait", "5"]
+                + ["--password", "wrong", "--path", "/admin/blog/article/"]
+                + ["--path", "/list/articles/fixed/"]
+            )
+        self.assertEqual(status, 1, out.getvalue())
+        self.assertIn("could not log in as admin", err.getvalue())
+        self.assertIn("2 requests, 1 not 200", out.getvalue())
+        self.assertIn("not 200: /admin/blog/article/", out.getvalue())
 
     def test_unreachable_server(self):
         traffic = _load_traffic()

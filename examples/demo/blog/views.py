@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.views.generic import ListView
 
 from .models import Article, Author, Book, Publisher, Tag, Visit
 from .seed import RECENT_YEAR
@@ -820,7 +821,47 @@ async def async_serializer_fixed(request):
     return _payload(request, rows)
 
 
-# -- 13. the index ------------------------------------------------------------------------------
+# -- 13. a generic ListView: its template walks the relations -------------------------------------
+# Class-based, so not in ROUTES (whose consumers call and wrap function views): catalog.PAGES.
+
+
+class ArticleList(ListView):
+    """HTML list of articles by a generic ``ListView`` whose template walks the relations.
+
+    Shows: N+1s fired by the template of a ``ListView`` with ``model = Article``:
+    ``{{ article.author.name }}`` (FK), ``{% for tag in article.tags.all %}`` (M2M) and
+    ``{{ article.visits.count }}`` (a COUNT per row) in ``blog/templates/blog/article_list.html``.
+    Fix: ``queryset = Article.objects.select_related("author").prefetch_related("tags")
+    .annotate(Count("visits"))``, the template reading ``article.visits__count`` (see
+    ``FixedArticleList``).
+    Queries: 91 (1 for the articles + 30 authors + 30 tag lists + 30 visit counts).
+    """
+
+    model = Article
+    extra_context = {"title": "Articles (naive)"}
+
+
+class FixedArticleList(ListView):
+    """HTML list of articles, the template's relations loaded by the ListView's queryset.
+
+    Shows: the fix for ``ArticleList``: djtop's merged fix for its page, pasted.
+    Fix: ``queryset = Article.objects.select_related("author").prefetch_related("tags")
+    .annotate(Count("visits"))``, and ``.order_by("id")``: a query with a GROUP BY (the
+    annotated COUNT) leaves out ``Meta.ordering``, so the rows would come in another order.
+    Queries: 2 (articles JOIN authors with their visit counts + all their tags).
+    """
+
+    queryset = (
+        Article.objects.select_related("author")
+        .prefetch_related("tags")
+        .annotate(Count("visits"))
+        .order_by("id")  # Meta.ordering does not apply to a GROUP BY query
+    )
+    template_name = "blog/fixed_article_list.html"
+    extra_context = {"title": "Articles (fixed)"}
+
+
+# -- 14. the index ------------------------------------------------------------------------------
 
 _TAGGED_LINE = re.compile(r"^(Shows|Fix|Queries):\s*(.*)$")
 
@@ -849,10 +890,11 @@ def describe(view):
 
 
 def index(request):
-    """Every demo URL with its expected query count, as JSON.
+    """Every demo URL with its expected query count, as JSON: ``views`` (ROUTES) and ``pages``
+    (the admin, API and ListView pages of ``catalog.PAGES``).
 
     Queries: 0.
     """
-    from .catalog import entries
+    from .catalog import entries, pages
 
-    return JsonResponse({"views": entries(request)})
+    return JsonResponse({"views": entries(request), "pages": pages()})

@@ -1,5 +1,10 @@
-"""URLs of the demo project: everything lives in ``blog.urls`` (see ``blog/catalog.py``)."""
+"""URLs of the demo project: the admin, and everything else in ``blog.urls`` (see
+``blog/catalog.py``)."""
 
+from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [path("", include("blog.urls"))]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("blog.urls")),
+]
