@@ -133,6 +133,12 @@ def load(environ=None):
     record = env.get("DJTOP_RECORD") or None
     if record:
         record = os.path.abspath(os.path.expanduser(record))
+    problem = address_problem(address)
+    if problem and enabled and not record:
+        # Capture with nowhere to send would queue and drop every statement, silently.
+        where = "DJTOP_ADDRESS" if env.get("DJTOP_ADDRESS") else "DJTOP['address']"
+        warnings.warn(f"{where}={address!r}: {problem}; djtop is off", stacklevel=3)
+        enabled = False
 
     root = opt("root") or getattr(settings, "BASE_DIR", None) or os.getcwd()
 
@@ -151,6 +157,23 @@ def load(environ=None):
         library_frames=_int(opt("library_frames"), "library_frames", minimum=0, maximum=1000),
         explain_timeout=_seconds(opt("explain_timeout"), "explain_timeout"),
     )
+
+
+def address_problem(address):
+    """Why ``address`` is not one the shim can connect to (None when it is): ``HOST:PORT``
+    with a port from 1 to 65535, ``[v6]:PORT``, or ``unix:/path``."""
+    if not isinstance(address, str):
+        return f"must be a string, not {type(address).__name__}"
+    if address.startswith("unix:"):
+        return None if address[len("unix:") :] else "unix: needs a path (unix:/path/to.sock)"
+    if "://" in address:
+        return "is a URL; use HOST:PORT (127.0.0.1:7878) or unix:/path"
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return "must be HOST:PORT (127.0.0.1:7878) or unix:/path"
+    if not 1 <= int(port) <= 65535:
+        return f"port {port} is not from 1 to 65535"
+    return None
 
 
 def _env_flag(value):

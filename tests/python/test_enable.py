@@ -272,3 +272,21 @@ def test_bad_settings_warn_once_and_never_break_setup(tmp_path, djtop, warning):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["status"] == 200
     assert proc.stderr.count(warning) == 1, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "address, problem",
+    [
+        ("127.0.0.1:99999", "port 99999 is not from 1 to 65535"),
+        ("unix:", "unix: needs a path"),
+        ("http://127.0.0.1:7878", "is a URL"),
+        ("localhost", "must be HOST:PORT"),
+    ],
+)
+def test_an_address_djtop_cannot_use_warns_and_turns_capture_off(address, problem):
+    """Capture with nowhere to send used to queue and drop every statement, saying nothing."""
+    proc = run_python(REQUEST_ONCE, env={"SHIMPROJ_DEBUG": "1", "DJTOP_ADDRESS": address})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result == {"status": 200, "transport": False, "wrapped": False}
+    assert proc.stderr.count(f"DJTOP_ADDRESS={address!r}: {problem}") == 1, proc.stderr
