@@ -44,14 +44,19 @@ impl Budget {
 }
 
 /// Every violation, one line each.
-pub fn violations(report: &Report, budget: &Budget) -> Vec<String> {
+pub fn violations(report: &Report, budget: &Budget, include_libraries: bool) -> Vec<String> {
     let mut out = Vec::new();
     for r in &report.requests {
         let what = match &r.method {
             Some(m) => format!("{m} {}", r.path),
             None => r.path.clone(),
         };
-        for f in &r.findings {
+        // A loop inside a library is not the user's to fix: reported, not failing, unless asked.
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| include_libraries || f.library.is_none())
+        {
             out.push(format!(
                 "{what}: {} ({}){} — fix: {}",
                 f.title,

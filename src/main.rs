@@ -55,6 +55,9 @@ enum Command {
         /// Query budgets per route (TOML: `default = N` and `[routes]` "route" = N)
         #[arg(long, value_name = "FILE")]
         budget: Option<PathBuf>,
+        /// Fail on findings inside a library's own code too (listed, not failing, by default)
+        #[arg(long)]
+        include_libraries: bool,
     },
 }
 
@@ -75,14 +78,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     match cli.command {
-        Some(Command::Check { file, budget }) => {
+        Some(Command::Check {
+            file,
+            budget,
+            include_libraries,
+        }) => {
             let budget = match budget {
                 Some(path) => djtop::check::Budget::load(&path)?,
                 None => Default::default(),
             };
             let store = djtop::record::load_events(&file)?;
             let report = djtop::report::build(&store, config);
-            let violations = djtop::check::violations(&report, &budget);
+            let violations = djtop::check::violations(&report, &budget, include_libraries);
             for v in &violations {
                 println!("{}", djtop::interpolate::escape_unsafe(v));
             }

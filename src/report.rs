@@ -148,6 +148,12 @@ fn text(report: &Report) -> String {
                 _ => String::new(),
             };
             let _ = write!(out, "\n  ! {} {what}: {}", f.kind, f.title);
+            if let Some(package) = &f.library {
+                let _ = write!(
+                    out,
+                    "\n      library  {package}: its own loop (not failing check without --include-libraries)"
+                );
+            }
             if let Some(o) = &f.owner {
                 let site = o.site.as_deref().unwrap_or("a library");
                 let _ = write!(out, "\n      owner    {} {} ({site})", o.kind, o.class);

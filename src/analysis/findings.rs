@@ -50,6 +50,10 @@ pub struct Finding {
     /// generic view): `fix` is written in its idiom and `queryset` is its line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// The package whose own code ran the loop (`wagtail`), when no class of the user's owns
+    /// it: the user cannot paste the fix there. Listed apart; `check` ignores it unless asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     /// One line for people.
     pub title: String,
     /// SQL time of the member queries.
@@ -493,6 +497,10 @@ pub(super) fn finish_relations(
             queryset = site.or(queryset);
             owner = Some(o.as_ref().clone());
         }
+        let library = match owner {
+            None => library_of(store, &store.queries[members[0]]),
+            Some(_) => None,
+        };
         let origin_key = match &g.key.root {
             Root::Queryset { .. } => Some(format!("{:?}", g.key.root)),
             _ => None,
@@ -505,6 +513,7 @@ pub(super) fn finish_relations(
             callsite: callsite(store, &store.queries[members[0]]),
             queryset,
             owner,
+            library,
             origin_key,
             chain,
             fix,
@@ -519,6 +528,19 @@ pub(super) fn finish_relations(
         });
     }
     out
+}
+
+/// The package whose code ran this query between Django's ORM and the user's code: the first
+/// library frame (innermost first) that is neither Django's nor a framework djtop reads
+/// (DRF: its serializer fields are the user's lines). `None` when there is none.
+fn library_of(store: &Store, q: &Query) -> Option<String> {
+    const KNOWN: [&str; 3] = ["django/", "rest_framework/", "asgiref/"];
+    let frame = store
+        .library_frames(q)
+        .iter()
+        .find(|f| !KNOWN.iter().any(|k| f.file().starts_with(k)))?;
+    let top = frame.file().split('/').next()?;
+    Some(top.strip_suffix(".py").unwrap_or(top).to_owned())
 }
 
 /// Whether the process that ran this query has Django's fetch modes (6.1 and later).
@@ -591,6 +613,7 @@ pub(super) fn get_per_row(
         fix,
         alternatives: Vec::new(),
         owner: None,
+        library: None,
         origin_key: None,
         chain: None,
         title: format!(
@@ -656,6 +679,7 @@ pub(super) fn repeated_write(
         fix: format!("{call}([{name}(**row) for row in rows])"),
         alternatives: Vec::new(),
         owner: None,
+        library: None,
         origin_key: None,
         chain: None,
         title: format!(
@@ -725,6 +749,7 @@ pub(super) fn duplicate(store: &Store, members: Vec<QueryId>, config: Config) ->
         fix,
         alternatives: Vec::new(),
         owner: None,
+        library: None,
         origin_key: None,
         chain: None,
         title: format!(

@@ -67,12 +67,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, request: RequestId) {
     let selected = app.selected_finding.min(findings.len().saturating_sub(1));
     for (i, f) in findings.iter().enumerate() {
         let marker = if i == selected { "▶ " } else { "  " };
-        let head_style = if i == selected { st.selected } else { st.title };
+        // A library's own loop: not the user's to fix, shown dimmed and said so.
+        let head_style = match (i == selected, &f.library) {
+            (true, _) => st.selected,
+            (false, Some(_)) => st.dim,
+            (false, None) => st.title,
+        };
         lines.push(Line::raw(""));
         lines.push(Line::from(vec![
-            Span::styled(marker, st.bad),
+            Span::styled(marker, if f.library.is_some() { st.dim } else { st.bad }),
             Span::styled(f.title.clone(), head_style),
             Span::styled(format!("  [{}, {:.1} ms]", f.kind, f.ms), st.dim),
+            Span::styled(
+                f.library
+                    .as_ref()
+                    .map(|p| format!("  inside {p}: its own loop"))
+                    .unwrap_or_default(),
+                st.dim,
+            ),
         ]));
         if let Some(o) = &f.owner {
             lines.push(Line::from(vec![

@@ -24,6 +24,7 @@ from e2e_util import HERE, Recorder, Server, djtop_bin, manage, project_env, wai
 
 FRAME = HERE / "frameproj"
 MARKER = re.compile(r"#\s*(owner|callsite|queryset):\s*(\w+)\s*(#\})?$")
+LIBRARY = "/library/"  # libloop's own loop (frameproj/libs/site-packages/libloop)
 COUNT_NOTE = "  # then read obj.reviews__count instead of .count()"
 PATH = 'select_related("author__publisher")'
 
@@ -134,6 +135,7 @@ def run(frame):
     servers = {}
     statuses = {}
     pages = [page for naive, (*_, clean) in EXPECTED.items() for page in (naive, clean[0])]
+    pages.append(LIBRARY)
     cookie = {"Cookie": f"sessionid={frame['session']}"}
     try:
         for kind in ("wsgi", "asgi"):
@@ -164,7 +166,7 @@ def run(frame):
     finally:
         logs = {kind: server.stop() for kind, server in servers.items()}
         recorder.stop()
-    return {"statuses": statuses, "report": by_page, "logs": logs}
+    return {"statuses": statuses, "report": by_page, "logs": logs, "recording": recording}
 
 
 def test_every_page_answers_and_the_servers_log_no_exception(run):
@@ -226,3 +228,49 @@ def _class_source(path: Path, name: str) -> str:
     start = text.index(f"class {name}(")
     end = text.find("\nclass ", start + 1)
     return text[start : end if end != -1 else len(text)]
+
+
+def test_a_library_loop_is_said_to_be_the_librarys_and_fails_check_only_when_asked(run, tmp_path):
+    """libloop (under a site-packages path) builds a queryset and reads a relation per row: the
+    finding says so (``library``), points at the user's nearest line (the call into it), has
+    no owner, and `djtop check` lists it as the library's: exit 0, 1 with --include-libraries."""
+    line = markers()[("callsite", "library")]
+    for kind in ("wsgi", "asgi"):
+        findings = run["report"][(kind, LIBRARY)]["findings"]
+        got = [
+            {k: f.get(k) for k in ("kind", "model", "field", "queries", "callsite", "library")}
+            for f in findings
+        ]
+        assert got == [
+            {
+                "kind": "n_plus_one",
+                "model": "catalog.Book",
+                "field": "author",
+                "queries": 12,
+                "callsite": line,
+                "library": "libloop",
+            }
+        ], f"{kind}: {findings}"
+        assert "owner" not in findings[0]
+    # A recording of the library page and the clean pages only.
+    keep = {run["report"][(k, p)]["id"] for k in ("wsgi", "asgi") for p in (LIBRARY,)}
+    keep |= {
+        run["report"][(k, e[-1][0])]["id"] for k in ("wsgi", "asgi") for e in EXPECTED.values()
+    }
+    part = tmp_path / "library.ndjson"
+    with open(part, "w") as out:
+        for text in run["recording"].read_text().splitlines():
+            event = json.loads(text)
+            if event["type"] not in ("request", "end", "query") or event["rid"] in keep:
+                out.write(text + "\n")
+
+    def check(*args):
+        return subprocess.run(
+            [djtop_bin(), "check", str(part), *args], capture_output=True, text=True
+        )
+
+    done = check()
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = check("--include-libraries")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("N+1: Book.author loaded once per row: 12 queries") == 2

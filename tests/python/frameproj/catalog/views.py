@@ -1,6 +1,7 @@
 """A generic ListView whose template walks the relations: BookList is naive, CleanBookList is
 it with the merged fix djtop gives pasted into ``queryset`` (its template reads the count)."""
 
+import libloop
 from django.db.models import Count
 from django.http import JsonResponse
 from django.views.generic import ListView
@@ -13,11 +14,18 @@ PAGES = [
     ("/api/books/", "/api/clean-books/"),
     ("/books/", "/clean-books/"),
 ]
+# A library's own loop: no clean twin (the user cannot change it).
+LIBRARY_PAGES = ["/library/"]
 
 
 def index(request):
     """The pages, for people and for the readiness probe (runs no query)."""
-    return JsonResponse({"pages": PAGES})
+    return JsonResponse({"pages": PAGES, "library": LIBRARY_PAGES})
+
+
+def library(request):
+    names = libloop.related_names(Book, "author")  # callsite: library
+    return JsonResponse({"names": names})
 
 
 class BookList(ListView):  # owner: book_list

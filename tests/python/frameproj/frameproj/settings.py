@@ -5,9 +5,12 @@ Environment: ``FRAME_DB``, the SQLite database's path.
 """
 
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# libloop, a stand-in for an installed library: its path says site-packages, as a real one's.
+sys.path.append(str(BASE_DIR / "libs" / "site-packages"))
 
 SECRET_KEY = "djtop-frameproj-not-a-secret"
 DEBUG = True

@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("books/", views.BookList.as_view()),
+    path("library/", views.library),
     path("clean-books/", views.CleanBookList.as_view()),
 ]

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from catalog.views import PAGES
+from catalog.views import LIBRARY_PAGES, PAGES
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         client = Client()
         client.cookies["sessionid"] = options["session"]
         out = {}
-        for page in [path for pair in PAGES for path in pair]:
+        for page in [path for pair in PAGES for path in pair] + LIBRARY_PAGES:
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(page)
             out[page] = {"status": response.status_code, "total": len(captured)}
