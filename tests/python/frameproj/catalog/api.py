@@ -45,6 +45,24 @@ class CleanBookSerializer(BookSerializer):
         return obj.reviews__count
 
 
+class BookTagIdsSerializer(serializers.ModelSerializer):
+    """``tags`` is DRF's default PrimaryKeyRelatedField(many=True): a query per book."""
+
+    class Meta:
+        model = Book
+        fields = ["title", "tags"]  # callsite: api_tag_ids
+
+
+class BookTagIdsViewSet(viewsets.ReadOnlyModelViewSet):  # owner: tag_ids_viewset
+    queryset = Book.objects.all()  # queryset: tag_ids_viewset
+    serializer_class = BookTagIdsSerializer
+
+
+class CleanBookTagIdsViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Book.objects.prefetch_related("tags")
+    serializer_class = BookTagIdsSerializer
+
+
 class BookViewSet(viewsets.ReadOnlyModelViewSet):  # owner: book_viewset
     queryset = Book.objects.all()  # queryset: book_viewset
     serializer_class = BookSerializer

@@ -12,6 +12,7 @@ from .models import Book
 PAGES = [
     ("/admin/catalog/book/", "/admin/catalog/cleanbook/"),
     ("/api/books/", "/api/clean-books/"),
+    ("/api/book-tag-ids/", "/api/clean-book-tag-ids/"),
     ("/books/", "/clean-books/"),
 ]
 # A library's own loop: no clean twin (the user cannot change it).

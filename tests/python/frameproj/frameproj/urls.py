@@ -6,6 +6,8 @@ from rest_framework import routers
 router = routers.DefaultRouter()
 router.register("books", api.BookViewSet, basename="book")
 router.register("clean-books", api.CleanBookViewSet, basename="clean-book")
+router.register("book-tag-ids", api.BookTagIdsViewSet, basename="book-tag-ids")
+router.register("clean-book-tag-ids", api.CleanBookTagIdsViewSet, basename="clean-book-tag-ids")
 
 urlpatterns = [
     path("", views.index),
