@@ -7,6 +7,7 @@ real sockets.
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -229,3 +230,22 @@ def render_sqlite(sql, params):
         for p in params
     ]
     return sql % tuple(quoted)
+
+
+# ``# callsite: NAME`` in Python, ``{# callsite: NAME #}`` in a template; also owner/queryset.
+MARKER = re.compile(r"#\s*(owner|callsite|queryset):\s*(\w+)\s*(#\})?$")
+
+
+def markers(project, files):
+    """{(kind, NAME): "file:line"} of the marker comments in ``files``, each file named as
+    djtop names it (relative to ``project``, the root). A marker twice is an error."""
+    found = {}
+    for path in files:
+        rel = path.relative_to(project).as_posix()
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            m = MARKER.search(line)
+            if m:
+                key = (m.group(1), m.group(2))
+                assert key not in found, f"marker {key} twice ({found[key]}, {rel}:{number})"
+                found[key] = f"{rel}:{number}"
+    return found

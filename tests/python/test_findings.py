@@ -33,6 +33,7 @@ from e2e_util import (
     requests_by_ref,
     wait_for,
 )
+from e2e_util import markers as read_markers
 
 
 class Finding(NamedTuple):
@@ -222,7 +223,6 @@ DIAG = HERE / "diagproj"
 VIEWS_PY = DIAG / "shop" / "views.py"
 CONTRACT = ("kind", "model", "field", "queries", "callsite", "fix")
 MISSING = "<missing>"
-MARKER = re.compile(r"#\s*(callsite|queryset):\s*(\w+)\s*(#\})?$")
 TEMPLATES = DIAG / "shop" / "templates"
 # Transaction control, left out of the counts: Django versions differ in when they issue it.
 TRANSACTION = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
@@ -235,19 +235,8 @@ def statements(sqls):
 
 def markers():
     """{("callsite" | "queryset", NAME): "file:line"} of the marker comments in shop/views.py
-    (``# callsite: NAME``) and in shop's templates (``{# callsite: NAME #}``), the file named
-    as djtop names it (relative to the project root)."""
-    found = {}
-    files = [VIEWS_PY, *sorted(TEMPLATES.rglob("*.html"))]
-    for path in files:
-        rel = path.relative_to(DIAG).as_posix()
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            m = MARKER.search(line)
-            if m:
-                key = (m.group(1), m.group(2))
-                assert key not in found, f"marker {key} twice ({found[key]}, {rel}:{number})"
-                found[key] = f"{rel}:{number}"
-    return found
+    (``# callsite: NAME``) and in shop's templates (``{# callsite: NAME #}``)."""
+    return read_markers(DIAG, [VIEWS_PY, *sorted(TEMPLATES.rglob("*.html"))])
 
 
 def expected_findings(view, lines):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 from e2e_util import HERE, Recorder, Server, djtop_bin, manage, project_env, wait_for
+from e2e_util import markers as read_markers
 
 FRAME = HERE / "frameproj"
-MARKER = re.compile(r"#\s*(owner|callsite|queryset):\s*(\w+)\s*(#\})?$")
 LIBRARY = "/library/"  # libloop's own loop (frameproj/libs/site-packages/libloop)
 COUNT_NOTE = "  # then read obj.reviews__count instead of .count()"
 PATH = 'select_related("author__publisher")'
@@ -92,17 +92,8 @@ EXPECTED = {
 
 def markers():
     """{(kind, NAME): "file:line"} of the markers in frameproj's catalog app."""
-    found = {}
     catalog = FRAME / "catalog"
-    for path in sorted([*catalog.glob("*.py"), *catalog.rglob("*.html")]):
-        rel = path.relative_to(FRAME).as_posix()
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            m = MARKER.search(line)
-            if m:
-                key = (m.group(1), m.group(2))
-                assert key not in found, f"marker {key} twice"
-                found[key] = f"{rel}:{number}"
-    return found
+    return read_markers(FRAME, sorted([*catalog.glob("*.py"), *catalog.rglob("*.html")]))
 
 
 def expected(page):
