@@ -224,6 +224,10 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
             if room:
                 lib += (kind[0], code, frame.f_lasti)
                 room -= 1
+            elif lib and not kept:
+                # Full before any app frame: the last slot keeps the outermost library frame,
+                # the one the app called (whose package ran the loop, see docs/protocol.md).
+                lib[-3:] = (kind[0], code, frame.f_lasti)
         elif kind is _ENTRY:
             break
         elif code is stop:
@@ -233,6 +237,8 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
             if room:
                 lib += (kind[0], code, frame.f_lasti)
                 room -= 1
+            elif lib and not kept:
+                lib[-3:] = (kind[0], code, frame.f_lasti)
             if code is _RENDER_ANNOTATED:
                 shown = _template_frame(frame)
                 if not owned:
