@@ -9,7 +9,7 @@ DJTOP := target/release/djtop
 DEMO := examples/demo
 PORT ?= 8000
 
-.PHONY: demo test test-rust test-python test-matrix test-django-next lint build install venv bench clean system-deps databases
+.PHONY: demo test test-rust test-python test-matrix test-django-next test-django-suite lint build install venv bench clean system-deps databases
 
 # The EXPLAIN tests use PostgreSQL and MariaDB through psycopg and mysqlclient, which builds
 # against libmariadb (scripts/databases.sh installs libmariadb-dev and pkg-config when missing).
@@ -51,7 +51,7 @@ system-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing; \
 	fi
 
-test: system-deps install lint databases test-rust test-python test-matrix
+test: system-deps install lint databases test-rust test-python test-matrix test-django-suite
 	@echo "make test: all suites passed"
 
 test-rust: venv databases
@@ -64,6 +64,14 @@ test-python: install databases
 # Django 6.0, 6.1 and 4.2 run with whichever Pythons this machine has; what is skipped is said.
 test-matrix: build
 	@bash scripts/matrix.sh
+
+# Django's own ORM test modules (from the sdist of the installed Django) with and without the
+# shim: any test whose outcome differs fails (scripts/django_suite.py). On 5.2 (.venv) and on 6.1
+# (the matrix's .venv-dj61, when this machine has a Python for it).
+test-django-suite: install
+	$(PY) scripts/django_suite.py
+	@if [ -x .venv-dj61/bin/python ]; then .venv-dj61/bin/python scripts/django_suite.py; \
+	else echo "SKIPPED: django-suite on Django 6.1: no .venv-dj61 (no Python 3.12/3.13 here)"; fi
 
 # Not part of `make test`: the suites on the newest Django on PyPI, pre-releases included.
 test-django-next: build databases

@@ -36,6 +36,7 @@ import collections
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,10 @@ SHIM_PATH = ROOT / "python"
 # cores (measured: Django 5.2, --parallel=1, the tests alone):
 #   cache (76 s)         - mostly time.sleep() in the expiry tests of the non-database caches
 #   sessions_tests (14 s), proxy_model_inheritance (12 s for one test running migrate)
+#   serializers (16 s, a third of it one XML parsing test; fixtures and fixtures_regress
+#                run loaddata/dumpdata), model_formsets, model_formsets_regress,
+#                inline_formsets, admin_filters, admin_utils, generic_inline_admin (15 s),
+#                inspectdb (3 s)
 #   migrations, schema   - slow and mostly DDL; run them with --modules when the shim's DDL
 #                          path changes
 #   admin_views, auth_tests, forms_tests - large, and about views/forms more than the ORM
@@ -165,24 +170,16 @@ MODULES = [
     # backends, connections, databases
     "backends",
     "introspection",
-    "inspectdb",
     "multiple_database",
     "db_typecasts",
     "db_utils",
     "test_utils",
-    # fixtures, serialization, forms and the admin over querysets
+    # fixtures, forms and the admin over querysets
     "fixtures",
     "fixtures_regress",
     "fixtures_model_package",
-    "serializers",
     "model_forms",
-    "model_formsets",
-    "model_formsets_regress",
-    "inline_formsets",
     "admin_changelist",
-    "admin_filters",
-    "admin_utils",
-    "generic_inline_admin",
 ]
 
 DEFAULT_PARALLEL = 2
@@ -303,6 +300,7 @@ def run_suite(mode, tests, workdir, modules, parallel):
     cmd += ["--verbosity=2", "--noinput", f"--parallel={parallel}", *modules]
     say(f"  {mode} run: runtests.py --parallel={parallel} ({len(modules)} modules) ...")
     t0 = time.monotonic()
+    cpu0 = _children_cpu()
     with open(files["log"], "w") as log:
         try:
             proc = subprocess.Popen(
@@ -322,10 +320,20 @@ def run_suite(mode, tests, workdir, modules, parallel):
             proc.wait()
             returncode = None
     files["seconds"] = time.monotonic() - t0
+    files["cpu"] = _children_cpu() - cpu0
     files["returncode"] = returncode
     files["pid"] = proc.pid
-    say(f"  {mode} run: {files['seconds']:.1f} s, runtests exit status {returncode}")
+    say(
+        f"  {mode} run: {files['seconds']:.1f} s ({files['cpu']:.1f} s of CPU with its "
+        f"workers), runtests exit status {returncode}"
+    )
     return files
+
+
+def _children_cpu():
+    """CPU seconds (user + system) of the finished children and their own children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def tail(path, lines=40):
@@ -430,9 +438,8 @@ def check_record(files, parallel, full):
             + f" (recording: {path})"
         )
     worker_text = ", ".join(f"{n}" for n in sorted(worker_queries.values(), reverse=True))
-    return (
-        f"{total} query lines recorded: {main_queries} by the main process"
-        + (f", {worker_text} by its {len(workers)} workers" if workers else "")
+    return f"{total} query lines recorded: {main_queries} by the main process" + (
+        f", {worker_text} by its {len(workers)} workers" if workers else ""
     )
 
 
@@ -461,9 +468,30 @@ def indent(text, prefix="      "):
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
+# Differences that are djtop's documented behaviour, not a defect (docs/configuration.md):
+# test -> why. Each is still printed, and must still differ exactly as said: a known test that
+# starts to pass again is reported too, so the list cannot go stale.
+KNOWN = {
+    "backends.base.test_base.ExecuteWrapperTests.test_wrapper_connection_specific": (
+        "djtop's execute wrapper is permanent (it records every statement from the connection's "
+        "creation on), so connection.execute_wrappers holds it; the test asserts that list is "
+        "exactly its own mock"
+    ),
+}
+
+
 def compare(version, plain, shim):
     tests = sorted(set(plain.by_test) | set(shim.by_test))
     differing = [t for t in tests if plain.signature(t) != shim.signature(t)]
+    known = []
+    for test in sorted(KNOWN):
+        if test in differing:
+            differing.remove(test)
+            known.append(test)
+            say(f"KNOWN: {test}: {KNOWN[test]}")
+        elif test in plain.by_test:
+            differing.append(test)
+            say(f"KNOWN but identical now: {test}: remove it from KNOWN in {__file__}")
     for test in differing:
         say(f"DIFFERS: {test}")
         say(f"    without djtop: {plain.signature(test)}")
@@ -480,7 +508,7 @@ def compare(version, plain, shim):
             say(indent(text))
     counts = plain.counts()
     breakdown = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
-    return differing, len(tests), breakdown
+    return differing, len(tests), breakdown, known
 
 
 # -- the orchestrator ---------------------------------------------------------------------------
@@ -522,9 +550,7 @@ def run(args):
         raise SetupError(f"Django is not importable by {sys.executable}") from None
     version = django.get_version()
     started = time.monotonic()
-    say(
-        f"django-suite: Django {version} on Python {sys.version.split()[0]} ({sys.executable})"
-    )
+    say(f"django-suite: Django {version} on Python {sys.version.split()[0]} ({sys.executable})")
     tests = extract_tests(version, download_sdist(version))
 
     full = not args.modules
@@ -556,7 +582,7 @@ def run(args):
             raise SetupError(problem)
         failed_imports = plain.import_failures()
         if failed_imports:
-            names = [t.rsplit(".", 1)[1] for t in failed_imports]
+            names = [t[len("unittest.loader._FailedTest.") :] for t in failed_imports]
             for test in failed_imports:
                 for _, text in plain.details.get(test, []):
                     say(indent(text, "    "))
@@ -580,7 +606,7 @@ def run(args):
         recorded = check_record(shim_files, args.parallel, full)
         say(f"  shim run: {recorded}")
 
-        differing, count, breakdown = compare(version, plain, shim)
+        differing, count, breakdown, known = compare(version, plain, shim)
         elapsed = time.monotonic() - started
         say(
             f"  {len(modules)} modules; without djtop: {breakdown}; "
@@ -596,9 +622,10 @@ def run(args):
             )
             ok = True
             return DIFFERENT
+        documented = f" (but {len(known)} known, documented difference(s))" if known else ""
         say(
             f"django-suite: Django {version}: {count} tests, outcomes identical "
-            "with and without djtop"
+            f"with and without djtop{documented}"
         )
         ok = True
         return SHIM_RUN_OK
@@ -723,20 +750,84 @@ def _django_classes():
     from django.test import runner as django_runner
 
     class SuiteRemoteResult(django_runner.RemoteTestResult):
+        """A worker's result: tracebacks as text (_portable), and every event names the test
+        it is about. Django's names the test by ``testsRun - 1``, which is wrong for a skip
+        on Python 3.12.0-3.12.x where a skipped test never calls startTest (the skip lands on
+        the test run before it), and for a class whose setUpClass skips (index -1: the
+        subsuite's last test)."""
+
+        positions = None  # id(test) -> its index in the subsuite (SuiteRemoteRunner.run)
+        _current = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.positions = SuiteRemoteResult.positions
+
+        @property
+        def test_index(self):
+            test = self._current
+            if isinstance(test, unittest.case._SubTest):
+                test = test.test_case
+            if self.positions is not None and test is not None:
+                position = self.positions.get(id(test))
+                if position is not None:
+                    return position
+            return self.testsRun - 1  # Django's
+
+        def startTest(self, test):
+            self._current = test
+            super().startTest(test)
+
+        def stopTest(self, test):
+            self._current = test
+            super().stopTest(test)
+
+        def addDuration(self, test, elapsed):
+            self._current = test
+            super().addDuration(test, elapsed)
+
+        def addSuccess(self, test):
+            self._current = test
+            super().addSuccess(test)
+
+        def addUnexpectedSuccess(self, test):
+            self._current = test
+            super().addUnexpectedSuccess(test)
+
+        def addSkip(self, test, reason):
+            self._current = test
+            if isinstance(test, unittest.suite._ErrorHolder):  # setUpClass skipped
+                self.events.append(("addSkip", -1, test.id(), reason))
+                unittest.TestResult.addSkip(self, test, reason)
+                return
+            super().addSkip(test, reason)
+
         def addError(self, test, err):
+            self._current = test
             super().addError(test, _portable(self, test, err))
 
         def addFailure(self, test, err):
+            self._current = test
             super().addFailure(test, _portable(self, test, err))
 
         def addSubTest(self, test, subtest, err):
+            self._current = test
             super().addSubTest(test, subtest, _portable(self, subtest, err))
 
         def addExpectedFailure(self, test, err):
+            self._current = test
             super().addExpectedFailure(test, _portable(self, test, err))
 
     class SuiteRemoteRunner(django_runner.RemoteTestRunner):
         resultclass = SuiteRemoteResult
+
+        def run(self, test):
+            # The parent maps an event's index into list(subsuite): the same list here.
+            SuiteRemoteResult.positions = {id(case): i for i, case in enumerate(test)}
+            try:
+                return super().run(test)
+            finally:
+                SuiteRemoteResult.positions = None
 
     for cls in (SuiteRemoteResult, SuiteRemoteRunner):
         cls.__module__ = __name__
@@ -768,7 +859,7 @@ class RecordingResult(unittest.TextTestResult):
         self._outcomes = open(os.environ["DJTOP_SUITE_OUTCOMES"], "a", encoding="utf-8")
 
     def _write(self, test, outcome, detail=None, sub=None):
-        record = {"test": _test_id(test), "outcome": outcome, "t": time.monotonic()}
+        record = {"test": _test_id(test), "outcome": outcome}
         if sub is not None:
             record["sub"] = sub
         if detail:
@@ -819,7 +910,9 @@ class RecordingResult(unittest.TextTestResult):
         else:
             is_failure = issubclass(err[0], test.failureException)
         kind = "subtest FAIL" if is_failure else "subtest ERROR"
-        self._write(test, kind, self._text(err, subtest), sub=subtest._subDescription())
+        # a subtest pickled by a worker has lost its message sentinel: "[<object ...>] (i=1)"
+        sub = re.sub(r"^\[<object object at 0x[0-9a-f]+>\] ", "", subtest._subDescription())
+        self._write(test, kind, self._text(err, subtest), sub=sub)
 
     def stopTestRun(self):
         super().stopTestRun()
@@ -832,6 +925,12 @@ def _runner_class(base):
 
     class SuiteParallelTestSuite(base.parallel_test_suite):
         runner_class = classes["SuiteRemoteRunner"]
+
+        def handle_event(self, result, tests, event):
+            if event[0] == "addSkip" and len(event) == 4:  # SuiteRemoteResult.addSkip
+                result.addSkip(unittest.suite._ErrorHolder(event[2]), event[3])
+                return
+            super().handle_event(result, tests, event)
 
     class SuiteRunner(base):
         parallel_test_suite = SuiteParallelTestSuite
