@@ -4,7 +4,7 @@ gives for its page pasted into ``queryset`` (and the count read from the annotat
 from django.db.models import Count
 from rest_framework import serializers, viewsets
 
-from .models import Author, Book, Publisher, Tag
+from .models import Author, Book, Publisher, Review, Tag
 
 
 class PublisherSerializer(serializers.ModelSerializer):
@@ -27,14 +27,21 @@ class TagSerializer(serializers.ModelSerializer):
         fields = ["name"]
 
 
+class ReviewSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Review
+        fields = ["stars"]
+
+
 class BookSerializer(serializers.ModelSerializer):
     author = AuthorSerializer()  # callsite: api_author
     tags = TagSerializer(many=True)  # callsite: api_tags
+    reviews = ReviewSerializer(many=True)  # callsite: api_reviews_list
     review_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Book
-        fields = ["title", "author", "tags", "review_count"]
+        fields = ["title", "author", "tags", "reviews", "review_count"]
 
     def get_review_count(self, obj):
         return obj.reviews.count()  # callsite: api_reviews
@@ -71,7 +78,7 @@ class BookViewSet(viewsets.ReadOnlyModelViewSet):  # owner: book_viewset
 class CleanBookViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = (
         Book.objects.select_related("author__publisher")
-        .prefetch_related("tags")
+        .prefetch_related("tags", "reviews")
         .annotate(Count("reviews"))
     )
     serializer_class = CleanBookSerializer
