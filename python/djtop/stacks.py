@@ -224,7 +224,7 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
             if room:
                 lib += (kind[0], code, frame.f_lasti)
                 room -= 1
-            elif lib and not kept:
+            elif not kept and lib:
                 # Full before any app frame: the last slot keeps the outermost library frame,
                 # the one the app called (whose package ran the loop, see docs/protocol.md).
                 lib[-3:] = (kind[0], code, frame.f_lasti)
@@ -237,7 +237,7 @@ def _walk(frame, limit, stop=None, lib=None, memo=None):
             if room:
                 lib += (kind[0], code, frame.f_lasti)
                 room -= 1
-            elif lib and not kept:
+            elif not kept and lib:
                 lib[-3:] = (kind[0], code, frame.f_lasti)
             if code is _RENDER_ANNOTATED:
                 shown = _template_frame(frame)
