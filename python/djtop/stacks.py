@@ -398,11 +398,13 @@ def site_of(walk):
     The first frame of Python code: a template's ``{% for %}`` evaluates a queryset the view
     built, and the view's ``render`` line is the one to change. None when the walk has no
     frame left (see ``resolve``)."""
-    frames = _resolved(walk)
-    for frame, template in frames:
+    first = None
+    for frame, template in _resolved(walk):  # lazily: resolved only up to the site
         if not template:
             return list(frame)
-    return list(frames[0][0]) if frames else None
+        if first is None:
+            first = frame
+    return list(first) if first is not None else None
 
 
 def owner_of(walk):
@@ -423,24 +425,19 @@ def resolve(flat):
 
 
 def _resolved(flat):
-    """[((file, line, function), is a template frame), ...] of a walk, frames that only hand
-    the request on left out."""
-    out = []
+    """((file, line, function), is a template frame) for each frame of a walk, in order, frames
+    that only hand the request on left out (a generator: a site needs only the first)."""
     for i in range(0, len(flat), 3):
         code = flat[i + 1]
         kind = type(code)
         if kind is TemplateCode:
-            out.append(((flat[i], flat[i + 2], code.co_name), True))
-            continue
-        if kind is owners.FieldCode:
-            out.append(((flat[i], flat[i + 2], code.co_name), False))
-            continue
-        if kind is owners.OwnerCode:
-            continue
-        line = line_of(code, flat[i + 2])
-        if line not in _passing_lines(code):
-            out.append(((flat[i], line, code.co_name), False))
-    return out
+            yield (flat[i], flat[i + 2], code.co_name), True
+        elif kind is owners.FieldCode:
+            yield (flat[i], flat[i + 2], code.co_name), False
+        elif kind is not owners.OwnerCode:
+            line = line_of(code, flat[i + 2])
+            if line not in _passing_lines(code):
+                yield (flat[i], line, code.co_name), False
 
 
 # A middleware's ``__call__`` at its ``self.get_response(request)`` line, or a decorator's
