@@ -62,6 +62,13 @@ impl Chain {
         out
     }
 
+    /// The comment a count fix ends with: what the per-row code reads instead.
+    fn reads_note(&self) -> String {
+        self.reads()
+            .map(|r| format!("  # then read {r} instead of .count()"))
+            .unwrap_or_default()
+    }
+
     /// What the per-row code reads once a count is annotated: `.books__count`.
     fn reads(&self) -> Option<String> {
         let names: Vec<String> = self
@@ -98,10 +105,7 @@ fn quoted(source: &str) -> Vec<String> {
 /// The fix for `chain` in the owner's idiom, and the line to change (`file:line`).
 pub fn owned_fix(owner: &Owner, chain: &Chain) -> (String, Option<String>) {
     let d = &owner.declares;
-    let reads = chain
-        .reads()
-        .map(|r| format!("  # then read {r} instead of .count()"))
-        .unwrap_or_default();
+    let reads = chain.reads_note();
     if owner.kind == "admin" {
         let only_select = chain.prefetch.is_empty() && chain.annotate.is_empty();
         if only_select && d.get_queryset.is_none() {
@@ -220,10 +224,7 @@ pub fn merged_fixes(findings: &[Finding]) -> Vec<MergedFix> {
 
 /// An admin's chain in its `get_queryset` (a new one, or the one it has).
 fn in_get_queryset(owner: &Owner, chain: &Chain) -> (String, Option<String>) {
-    let reads = chain
-        .reads()
-        .map(|r| format!("  # then read {r} instead of .count()"))
-        .unwrap_or_default();
+    let reads = chain.reads_note();
     match &owner.declares.get_queryset {
         Some(existing) => (
             format!(
